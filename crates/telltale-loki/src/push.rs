@@ -1,0 +1,600 @@
+//! Pushing streams, and accounting for every entry: accepted, rejected (with Loki's reason),
+//! not sent, or unknown.
+//!
+//! Loki keeps the valid entries of a request and answers 400 naming the rejected ones, in one of
+//! these wordings (`pkg/validation/validate.go`, `pkg/ingester/stream.go`, and the recordings
+//! in `fixtures/loki/`):
+//!
+//! - `entry for stream '{…}' has timestamp too old: <RFC3339>, oldest acceptable timestamp is: …`
+//! - `entry for stream '{…}' has timestamp too new: <RFC3339>`
+//! - `max entry size '<n>' bytes exceeded for stream '{…}' while adding an entry with length '<n>' bytes`
+//! - `entry for stream '{…}' has <n> label names; limit <n>` (and the other per-stream label limits)
+//! - `entry with timestamp <Go time> ignored, reason: '…',` repeated, then
+//!   `user '<tenant>', total ignored: <n> out of <m> for stream: {…}`
+//!
+//! Stream text in those messages is the stream as Loki stored it, which may carry labels Loki
+//! added (`service_name`), so a message's stream matches ours when ours is a subset of it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::client::{Body, Method};
+use crate::encode::encode_push;
+use crate::entry::{Stream, Timestamp};
+use crate::error::ErrorKind;
+use crate::{Client, Error, LabelSet};
+
+/// What happened to one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// Loki stored it.
+    Accepted,
+    /// Loki refused it, for the reason given.
+    Rejected {
+        /// The class of refusal.
+        kind: ErrorKind,
+        /// Loki's own words.
+        reason: String,
+    },
+    /// This client refused to send it (e.g. a line over `max_line_size`).
+    NotSent {
+        /// Why.
+        reason: String,
+    },
+    /// Its fate could not be established: the request failed without a clear answer, or Loki's
+    /// answer did not say which entries it refused. Query for it before resending.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The fate of one entry of a push, addressed by its position in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryOutcome {
+    /// Index of the stream in the pushed slice.
+    pub stream: usize,
+    /// Index of the entry within that stream.
+    pub entry: usize,
+    /// What happened to it.
+    pub status: EntryStatus,
+}
+
+/// Per-entry accounting of one push.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushReport {
+    outcomes: Vec<EntryOutcome>,
+    attempts: u32,
+    http_status: Option<u16>,
+    request_bytes: usize,
+}
+
+impl PushReport {
+    /// Every entry's outcome, in request order.
+    pub fn outcomes(&self) -> &[EntryOutcome] {
+        &self.outcomes
+    }
+
+    /// Entries Loki stored.
+    pub fn accepted(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::Accepted))
+    }
+
+    /// Entries Loki refused.
+    pub fn rejected(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::Rejected { .. }))
+    }
+
+    /// Entries this client did not send.
+    pub fn not_sent(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::NotSent { .. }))
+    }
+
+    /// Entries of unknown fate.
+    pub fn unknown(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::Unknown { .. }))
+    }
+
+    /// Entries in the request.
+    pub fn total(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// HTTP attempts made (0 when nothing was sent).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The status of the last HTTP answer, if one came.
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_status
+    }
+
+    /// Size of the last request body sent, in bytes, after compression.
+    pub fn request_bytes(&self) -> usize {
+        self.request_bytes
+    }
+
+    /// Whether every entry was accepted.
+    pub fn is_complete(&self) -> bool {
+        self.accepted() == self.total()
+    }
+
+    /// `Ok` when every entry was accepted; otherwise [`Error::Rejected`] carrying this report.
+    pub fn into_result(self) -> Result<PushReport, Error> {
+        if self.is_complete() {
+            return Ok(self);
+        }
+        let first_reason = self
+            .outcomes
+            .iter()
+            .find_map(|o| match &o.status {
+                EntryStatus::Accepted => None,
+                EntryStatus::Rejected { reason, .. } | EntryStatus::NotSent { reason } | EntryStatus::Unknown { reason } => {
+                    Some(reason.clone())
+                }
+            })
+            .unwrap_or_default();
+        Err(Error::Rejected {
+            rejected: self.rejected() + self.not_sent(),
+            unknown: self.unknown(),
+            total: self.total(),
+            first_reason,
+            report: Box::new(self),
+        })
+    }
+
+    fn count(&self, f: impl Fn(&EntryStatus) -> bool) -> usize {
+        self.outcomes.iter().filter(|o| f(&o.status)).count()
+    }
+}
+
+impl Client {
+    /// Pushes streams and fails unless Loki accepted every entry.
+    ///
+    /// On a partial rejection the error is [`Error::Rejected`], whose report says which entries
+    /// were stored and why the others were not. Request-level failures (401, 404, 422, retries
+    /// exhausted) come back as [`Error::Api`] and friends: nothing was stored, except that after
+    /// a 5xx or a timeout Loki may have stored some of it; see [`Client::push_accounted`].
+    pub async fn push(&self, streams: &[Stream]) -> Result<PushReport, Error> {
+        let report = self.push_accounted(streams).await?;
+        report.into_result()
+    }
+
+    /// Pushes streams and accounts for every entry.
+    ///
+    /// Returns `Err` only for request-level failures that stored nothing for certain: a
+    /// permanent 4xx other than 400, or a configuration error. A 400 that names rejected entries,
+    /// and a request whose fate is unclear after retries (5xx, timeout, connection reset), come
+    /// back as `Ok` with each entry marked.
+    ///
+    /// Retrying a whole request after a 5xx is safe for reads: Loki drops entries identical in
+    /// stream, timestamp and line when it queries them.
+    pub async fn push_accounted(&self, streams: &[Stream]) -> Result<PushReport, Error> {
+        let mut outcomes = Vec::new();
+        let mut to_send: Vec<Stream> = Vec::with_capacity(streams.len());
+        // Where each sent entry came from, so outcomes refer to the caller's indices.
+        let mut origin: Vec<Vec<(usize, usize)>> = Vec::with_capacity(streams.len());
+        let mut merged: HashMap<&LabelSet, usize> = HashMap::new();
+        for (stream_idx, stream) in streams.iter().enumerate() {
+            let slot = *merged.entry(&stream.labels).or_insert_with(|| {
+                to_send.push(Stream { labels: stream.labels.clone(), entries: Vec::new() });
+                origin.push(Vec::new());
+                to_send.len() - 1
+            });
+            for (entry_idx, entry) in stream.entries.iter().enumerate() {
+                if let Some(reason) = self.refuse_locally(entry) {
+                    outcomes.push(EntryOutcome { stream: stream_idx, entry: entry_idx, status: EntryStatus::NotSent { reason } });
+                    continue;
+                }
+                to_send[slot].entries.push(entry.clone());
+                origin[slot].push((stream_idx, entry_idx));
+            }
+        }
+        to_send.retain(|s| !s.entries.is_empty());
+        origin.retain(|o| !o.is_empty());
+        let mut report = PushReport { outcomes, ..PushReport::default() };
+        if to_send.is_empty() {
+            sort_outcomes(&mut report.outcomes);
+            return Ok(report);
+        }
+
+        let encoded = encode_push(&to_send, self.inner.encoding);
+        report.request_bytes = encoded.body.len();
+        let body = Body { bytes: &encoded.body, content_type: encoded.content_type, content_encoding: encoded.content_encoding };
+        let statuses: Vec<Vec<EntryStatus>> = match self.call_counting(&body, &mut report).await {
+            Ok(()) => to_send.iter().map(|s| vec![EntryStatus::Accepted; s.entries.len()]).collect(),
+            Err(Error::Api(api)) if api.status() == 400 => {
+                report.http_status = Some(400);
+                attribute_rejections(&to_send, api.message())
+            }
+            Err(err) if err.is_retryable() => {
+                report.http_status = err.api().map(|a| a.status());
+                let reason = format!("request failed after {} attempts, Loki may or may not have stored it: {err}", report.attempts);
+                to_send.iter().map(|s| vec![EntryStatus::Unknown { reason: reason.clone() }; s.entries.len()]).collect()
+            }
+            Err(err) => return Err(err),
+        };
+        for (slot, stream_statuses) in statuses.into_iter().enumerate() {
+            for (pos, status) in stream_statuses.into_iter().enumerate() {
+                let (stream, entry) = origin[slot][pos];
+                report.outcomes.push(EntryOutcome { stream, entry, status });
+            }
+        }
+        sort_outcomes(&mut report.outcomes);
+        Ok(report)
+    }
+
+    async fn call_counting(&self, body: &Body<'_>, report: &mut PushReport) -> Result<(), Error> {
+        // The retry loop lives here rather than in `Client::call` so the report can count attempts.
+        let policy = self.inner.retry;
+        let started = std::time::Instant::now();
+        loop {
+            report.attempts += 1;
+            let err = match self.exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[]).await {
+                Ok(answer) => {
+                    report.http_status = Some(answer.status);
+                    return Ok(());
+                }
+                Err(err) => err,
+            };
+            if !err.is_retryable() || report.attempts >= policy.max_attempts {
+                return Err(err);
+            }
+            let wait = policy.backoff(report.attempts - 1, err.api().and_then(|a| a.retry_after()));
+            if started.elapsed() + wait > policy.max_elapsed {
+                return Err(err);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn refuse_locally(&self, entry: &crate::Entry) -> Option<String> {
+        if let Some(max) = self.inner.max_line_size {
+            if entry.line.len() > max {
+                return Some(format!("line is {} bytes; max_line_size is {max}", entry.line.len()));
+            }
+        }
+        let limits = self.inner.label_limits;
+        for (name, value) in &entry.structured_metadata {
+            if let Err(err) = crate::labels::validate_name(name, limits.max_name_len) {
+                return Some(format!("structured metadata: {err}"));
+            }
+            if value.len() > limits.max_value_len {
+                return Some(format!("structured metadata {name:?} is {} bytes; the limit is {}", value.len(), limits.max_value_len));
+            }
+        }
+        None
+    }
+}
+
+fn sort_outcomes(outcomes: &mut [EntryOutcome]) {
+    outcomes.sort_by_key(|o| (o.stream, o.entry));
+}
+
+/// One rejection named in a 400 body.
+#[derive(Debug, PartialEq)]
+enum Named {
+    /// Entries of a stream within one wall-clock second (Loki prints RFC3339 without fraction).
+    Second { stream: LabelSet, second: i64 },
+    /// One entry at an exact nanosecond.
+    Exact { stream: LabelSet, ns: i64 },
+    /// An entry of a stream with a line of this length.
+    LineLength { stream: LabelSet, len: usize },
+    /// Every entry of a stream.
+    WholeStream { stream: LabelSet },
+    /// `total ignored: n out of m` for a stream.
+    IgnoredCount { stream: LabelSet, ignored: usize },
+}
+
+/// Marks each entry of `sent` from a 400 body. Entries no message names were stored, unless some
+/// message could not be read, in which case they are `Unknown`.
+pub(crate) fn attribute_rejections(sent: &[Stream], body: &str) -> Vec<Vec<EntryStatus>> {
+    let kind_of = |line: &str| crate::error::ApiError::new(400, "", line.as_bytes(), None).kind();
+    let mut statuses: Vec<Vec<Option<EntryStatus>>> = sent.iter().map(|s| vec![None; s.entries.len()]).collect();
+    let mut unreadable: Vec<String> = Vec::new();
+    let mut ignored_counts: Vec<(usize, usize, String)> = Vec::new();
+    let mut pending_ingester_lines: Vec<(Named, String)> = Vec::new();
+
+    // Messages naming a second or a line length pick out "one of these entries"; count them per
+    // candidate group first, so a group is marked rejected only when every candidate is named.
+    let mut groups: Vec<(usize, Vec<usize>, usize, String)> = Vec::new();
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some(named) = parse_named(line) else {
+            unreadable.push(line.to_owned());
+            continue;
+        };
+        // Ingester messages name the stream only on their last line; hold the entry lines until then.
+        if let Named::Exact { .. } = named {
+            pending_ingester_lines.push((named, line.to_owned()));
+            continue;
+        }
+        let stream_labels = match &named {
+            Named::Second { stream, .. }
+            | Named::LineLength { stream, .. }
+            | Named::WholeStream { stream }
+            | Named::IgnoredCount { stream, .. }
+            | Named::Exact { stream, .. } => stream,
+        };
+        let Some(idx) = match_stream(sent, stream_labels) else {
+            unreadable.push(line.to_owned());
+            continue;
+        };
+        let reject = |reason: &str| EntryStatus::Rejected { kind: kind_of(reason), reason: reason.to_owned() };
+        let candidates: Vec<usize> = match named {
+            Named::Second { second, .. } => {
+                (0..sent[idx].entries.len()).filter(|&i| sent[idx].entries[i].timestamp.unix_seconds() == second).collect()
+            }
+            Named::LineLength { len, .. } => (0..sent[idx].entries.len()).filter(|&i| sent[idx].entries[i].line.len() == len).collect(),
+            Named::WholeStream { .. } => {
+                for status in statuses[idx].iter_mut() {
+                    *status = Some(reject(line));
+                }
+                continue;
+            }
+            Named::IgnoredCount { ignored, .. } => {
+                let mut listed = 0;
+                for (pending, pending_line) in pending_ingester_lines.drain(..) {
+                    if let Named::Exact { ns, .. } = pending {
+                        let hit = (0..sent[idx].entries.len())
+                            .find(|&i| statuses[idx][i].is_none() && sent[idx].entries[i].timestamp.unix_nanos() == ns);
+                        if let Some(i) = hit {
+                            statuses[idx][i] = Some(reject(&pending_line));
+                            listed += 1;
+                        }
+                    }
+                }
+                if ignored > listed {
+                    // Loki lists at most `max_returned_stream_errors` entries (10 by default).
+                    ignored_counts.push((idx, ignored - listed, line.to_owned()));
+                }
+                continue;
+            }
+            Named::Exact { .. } => unreachable!("held above"),
+        };
+        match groups.iter_mut().find(|(i, c, _, _)| *i == idx && *c == candidates) {
+            Some(group) => group.2 += 1,
+            None => groups.push((idx, candidates, 1, line.to_owned())),
+        }
+    }
+    for (idx, candidates, named, line) in groups {
+        let status = if named >= candidates.len() {
+            EntryStatus::Rejected { kind: kind_of(&line), reason: line }
+        } else {
+            EntryStatus::Unknown {
+                reason: format!("Loki rejected {named} of the {} entries its message fits, without saying which: {line}", candidates.len()),
+            }
+        };
+        for i in candidates {
+            statuses[idx][i] = Some(status.clone());
+        }
+    }
+    for (_, line) in pending_ingester_lines {
+        unreadable.push(line);
+    }
+    // A 400 that names no entry at all is a request-level refusal (unparsable labels or body).
+    let none_named = statuses.iter().flatten().all(Option::is_none) && ignored_counts.is_empty();
+    let whole_kind = kind_of(body);
+    if none_named && matches!(whole_kind, ErrorKind::InvalidLabels | ErrorKind::MalformedBody | ErrorKind::EmptyRequest) {
+        let reason = body.trim_end().to_owned();
+        return sent.iter().map(|s| vec![EntryStatus::Rejected { kind: whole_kind, reason: reason.clone() }; s.entries.len()]).collect();
+    }
+
+    let unknown_streams: Vec<(usize, String)> = ignored_counts
+        .into_iter()
+        .map(|(idx, missing, line)| (idx, format!("Loki ignored {missing} more entries of this stream than it listed: {line}")))
+        .collect();
+    statuses
+        .into_iter()
+        .enumerate()
+        .map(|(idx, stream)| {
+            stream
+                .into_iter()
+                .map(|status| match status {
+                    Some(status) => status,
+                    None => {
+                        if let Some((_, reason)) = unknown_streams.iter().find(|(i, _)| *i == idx) {
+                            EntryStatus::Unknown { reason: reason.clone() }
+                        } else if !unreadable.is_empty() {
+                            EntryStatus::Unknown {
+                                reason: format!("Loki answered 400 with a message this client cannot attribute: {}", unreadable.join(" | ")),
+                            }
+                        } else {
+                            EntryStatus::Accepted
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+fn parse_named(line: &str) -> Option<Named> {
+    if let Some(rest) = line.strip_prefix("entry for stream '") {
+        let (stream_text, tail) = rest.split_once("' has ")?;
+        let stream = LabelSet::parse(stream_text).ok()?;
+        if let Some(ts) = tail.strip_prefix("timestamp too old: ").or_else(|| tail.strip_prefix("timestamp too new: ")) {
+            let ts = ts.split(',').next()?.trim();
+            return Some(Named::Second { stream, second: parse_rfc3339_seconds(ts)? });
+        }
+        return Some(Named::WholeStream { stream });
+    }
+    if line.starts_with("max entry size '") {
+        let stream = LabelSet::parse(between(line, "for stream '", "' while")?).ok()?;
+        let len = between(line, "with length '", "'")?.parse().ok()?;
+        return Some(Named::LineLength { stream, len });
+    }
+    if let Some(rest) = line.strip_prefix("stream '") {
+        // Label limits: `stream '{…}' has label value too long: …` and similar.
+        let (stream_text, _) = rest.split_once("' has ")?;
+        return Some(Named::WholeStream { stream: LabelSet::parse(stream_text).ok()? });
+    }
+    if let Some(rest) = line.strip_prefix("entry with timestamp ") {
+        let (go_time, _) = rest.split_once(" ignored, reason: ")?;
+        // The stream is named on the closing line; a placeholder keeps the shape.
+        let placeholder = LabelSet::from_map_unchecked(BTreeMap::new());
+        return Some(Named::Exact { stream: placeholder, ns: parse_go_time(go_time)? });
+    }
+    if line.starts_with("user '") && line.contains("total ignored: ") {
+        let counts = between(line, "total ignored: ", " for stream: ")?;
+        let ignored = counts.split(" out of ").next()?.trim().parse().ok()?;
+        let stream_text = line.split(" for stream: ").nth(1)?;
+        return Some(Named::IgnoredCount { stream: LabelSet::parse(stream_text.trim()).ok()?, ignored });
+    }
+    None
+}
+
+fn match_stream(sent: &[Stream], named: &LabelSet) -> Option<usize> {
+    // Loki adds `service_name` when a stream lacks one, so the named set may be a superset.
+    sent.iter().position(|s| &s.labels == named).or_else(|| {
+        sent.iter().position(|s| {
+            s.labels.is_subset_of(named) && named.iter().all(|(k, _)| s.labels.get(k).is_some() || k == "service_name")
+        })
+    })
+}
+
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses `2026-11-14T02:42:09Z` (Go's `time.RFC3339` in UTC) to Unix seconds.
+fn parse_rfc3339_seconds(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let secs = parse_civil(date, time.split('.').next()?)?;
+    Some(secs)
+}
+
+fn parse_civil(date: &str, time: &str) -> Option<i64> {
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(|p| p.parse::<i64>());
+    let (h, mi, s) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    Some(days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Parses Go's `time.Time.String()` in UTC: `2026-11-22 00:42:09.249691664 +0000 UTC`.
+fn parse_go_time(text: &str) -> Option<i64> {
+    let mut parts = text.split(' ');
+    let date = parts.next()?;
+    let clock = parts.next()?;
+    if parts.next()? != "+0000" {
+        return None;
+    }
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let secs = parse_civil(date, hms)?;
+    let mut nanos: i64 = 0;
+    if !frac.is_empty() {
+        let digits = &frac[..frac.len().min(9)];
+        nanos = digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32);
+    }
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+impl Timestamp {
+    /// Loki's RFC3339 rendering in error messages has whole seconds; used in tests.
+    #[cfg(test)]
+    fn from_secs(s: i64) -> Timestamp {
+        Timestamp::from_unix_nanos(s * 1_000_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Entry;
+
+    fn stream(labels: &[(&str, &str)], entries: &[(i64, &str)]) -> Stream {
+        Stream::new(
+            LabelSet::new(labels.iter().copied()).unwrap(),
+            entries.iter().map(|(ts, line)| Entry::new(Timestamp::from_unix_nanos(*ts), *line)).collect(),
+        )
+    }
+
+    #[test]
+    fn parses_time_forms() {
+        assert_eq!(parse_rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_seconds("2026-11-14T02:42:09Z"), Some(1_794_624_129));
+        assert_eq!(parse_go_time("2026-11-22 00:42:09.249691664 +0000 UTC"), Some(1_795_308_129_249_691_664));
+        assert_eq!(parse_go_time("1970-01-01 00:00:01 +0000 UTC"), Some(1_000_000_000));
+        assert_eq!(Timestamp::from_secs(2).unix_seconds(), 2);
+    }
+
+    #[test]
+    fn partial_too_old_keeps_the_valid_entry() {
+        // Recorded as 53-push-partial-valid-and-too-old.
+        let sent = [stream(&[("env", "partial"), ("job", "reftest")], &[(1_794_624_129_000_000_000, "old"), (1_795_315_329_000_000_000, "new")])];
+        let body = "entry for stream '{env=\"partial\", job=\"reftest\", service_name=\"reftest\"}' has timestamp too old: 2026-11-14T02:42:09Z, oldest acceptable timestamp is: 2026-11-15T02:42:14Z\n";
+        let got = attribute_rejections(&sent, body);
+        assert!(matches!(&got[0][0], EntryStatus::Rejected { kind: ErrorKind::TooOld, .. }), "{got:?}");
+        assert_eq!(got[0][1], EntryStatus::Accepted);
+    }
+
+    #[test]
+    fn ingester_out_of_order_lines_name_exact_entries() {
+        let sent = [stream(&[("env", "dev"), ("job", "reftest"), ("service_name", "ref-svc")], &[(1_795_308_129_249_691_664, "late"), (1_795_315_329_000_000_000, "ok")])];
+        let body = "entry with timestamp 2026-11-22 00:42:09.249691664 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2026-11-22T00:42:09Z, oldest acceptable timestamp is: 2026-11-22T01:42:08Z',\nuser 'fake', total ignored: 1 out of 2 for stream: {env=\"dev\", job=\"reftest\", service_name=\"ref-svc\"}";
+        let got = attribute_rejections(&sent, body);
+        assert!(matches!(&got[0][0], EntryStatus::Rejected { kind: ErrorKind::TooFarBehind, .. }), "{got:?}");
+        assert_eq!(got[0][1], EntryStatus::Accepted);
+    }
+
+    #[test]
+    fn unlisted_ignored_entries_are_unknown_not_accepted() {
+        let sent = [stream(&[("job", "x")], &[(1, "a"), (2, "b"), (3, "c")])];
+        let body = "entry with timestamp 1970-01-01 00:00:00.000000001 +0000 UTC ignored, reason: 'entry too far behind',\nuser 'fake', total ignored: 2 out of 3 for stream: {job=\"x\", service_name=\"x\"}";
+        let got = attribute_rejections(&sent, body);
+        assert!(matches!(got[0][0], EntryStatus::Rejected { .. }));
+        assert!(matches!(got[0][1], EntryStatus::Unknown { .. }));
+        assert!(matches!(got[0][2], EntryStatus::Unknown { .. }));
+    }
+
+    #[test]
+    fn line_too_long_and_label_limits() {
+        let sent = [
+            stream(&[("env", "long"), ("job", "reftest")], &[(1, "short"), (2, "xxxxxxxxxx")]),
+            stream(&[("big", "v"), ("job", "y")], &[(3, "a")]),
+        ];
+        let body = "max entry size '8' bytes exceeded for stream '{env=\"long\", job=\"reftest\", service_name=\"reftest\"}' while adding an entry with length '10' bytes\nstream '{big=\"v\", job=\"y\", service_name=\"y\"}' has label value too long: 1";
+        let got = attribute_rejections(&sent, body);
+        assert_eq!(got[0][0], EntryStatus::Accepted);
+        assert!(matches!(&got[0][1], EntryStatus::Rejected { kind: ErrorKind::LineTooLong, .. }));
+        assert!(matches!(&got[1][0], EntryStatus::Rejected { kind: ErrorKind::LabelValueTooLong, .. }));
+    }
+
+    #[test]
+    fn unreadable_400_marks_everything_unknown() {
+        let sent = [stream(&[("job", "x")], &[(1, "a")])];
+        let got = attribute_rejections(&sent, "something new went wrong");
+        assert!(matches!(got[0][0], EntryStatus::Unknown { .. }));
+    }
+
+    #[test]
+    fn whole_request_parse_error_rejects_everything() {
+        let sent = [stream(&[("job", "x")], &[(1, "a"), (2, "b")])];
+        let got = attribute_rejections(&sent, "couldn't parse labels: 1:6: parse error");
+        assert!(got[0].iter().all(|s| matches!(s, EntryStatus::Rejected { kind: ErrorKind::InvalidLabels, .. })), "{got:?}");
+    }
+
+    #[test]
+    fn fewer_messages_than_candidates_in_one_second_is_unknown() {
+        let sent = [stream(&[("job", "x")], &[(1, "a"), (2, "b")])];
+        let body = "entry for stream '{job=\"x\", service_name=\"x\"}' has timestamp too old: 1970-01-01T00:00:00Z, oldest acceptable timestamp is: 2026-11-15T02:42:14Z";
+        let got = attribute_rejections(&sent, body);
+        assert!(got[0].iter().all(|s| matches!(s, EntryStatus::Unknown { .. })), "{got:?}");
+        let two = format!("{body}\n{body}");
+        let got = attribute_rejections(&sent, &two);
+        assert!(got[0].iter().all(|s| matches!(s, EntryStatus::Rejected { kind: ErrorKind::TooOld, .. })), "{got:?}");
+    }
+}

@@ -1,0 +1,700 @@
+//! The read API: instant and range queries with every result type, paging past the entry
+//! limit, labels, series, index stats and volume, and the status endpoints.
+//!
+//! Shapes follow `docs/sources/reference/loki-http-api.md` in grafana/loki and the recordings in
+//! `fixtures/loki/`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::client::{decode_json, Method};
+use crate::entry::{ReadEntry, ReadStream, Timestamp};
+use crate::{Client, Error, LabelSet};
+
+/// The order entries come back in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Oldest first.
+    Forward,
+    /// Newest first (Loki's default).
+    #[default]
+    Backward,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Forward => "forward",
+            Direction::Backward => "backward",
+        }
+    }
+}
+
+/// A range query. `start` is inclusive and `end` exclusive, as in Loki.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeQuery {
+    /// The LogQL expression.
+    pub query: String,
+    /// Inclusive start.
+    pub start: Timestamp,
+    /// Exclusive end.
+    pub end: Timestamp,
+    /// Maximum entries for a log query (Loki's default is 100).
+    pub limit: Option<u32>,
+    /// Entry order for a log query.
+    pub direction: Direction,
+    /// Resolution of a metric query.
+    pub step: Option<Duration>,
+    /// Only return entries at this interval or longer apart (log queries).
+    pub interval: Option<Duration>,
+}
+
+impl RangeQuery {
+    /// A range query with Loki's defaults for everything else.
+    pub fn new(query: impl ToString, start: Timestamp, end: Timestamp) -> RangeQuery {
+        RangeQuery { query: query.to_string(), start, end, limit: None, direction: Direction::default(), step: None, interval: None }
+    }
+
+    /// Sets the entry limit.
+    pub fn limit(mut self, limit: u32) -> RangeQuery {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Sets the direction.
+    pub fn direction(mut self, direction: Direction) -> RangeQuery {
+        self.direction = direction;
+        self
+    }
+
+    /// Sets the step of a metric query.
+    pub fn step(mut self, step: Duration) -> RangeQuery {
+        self.step = Some(step);
+        self
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut p = vec![
+            ("query", self.query.clone()),
+            ("start", self.start.unix_nanos().to_string()),
+            ("end", self.end.unix_nanos().to_string()),
+            ("direction", self.direction.as_str().to_owned()),
+        ];
+        if let Some(limit) = self.limit {
+            p.push(("limit", limit.to_string()));
+        }
+        if let Some(step) = self.step {
+            p.push(("step", seconds(step)));
+        }
+        if let Some(interval) = self.interval {
+            p.push(("interval", seconds(interval)));
+        }
+        p
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}", d.as_secs_f64())
+}
+
+/// A metric series: labels and samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The series labels (may be empty, e.g. after `sum`).
+    pub labels: BTreeMap<String, String>,
+    /// Samples in time order.
+    pub samples: Vec<Sample>,
+}
+
+/// One sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// When, to the millisecond Loki reports.
+    pub timestamp: Timestamp,
+    /// The value; NaN and ±Inf are possible.
+    pub value: f64,
+}
+
+/// The `result` of a query, by `resultType`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum QueryResult {
+    /// Log lines.
+    Streams(Vec<ReadStream>),
+    /// Range-query metric series.
+    Matrix(Vec<Series>),
+    /// Instant-query metric samples: each series holds one sample.
+    Vector(Vec<Series>),
+    /// A single number.
+    Scalar(Sample),
+}
+
+impl QueryResult {
+    /// The streams of a log query, or `None` for a metric result.
+    pub fn streams(&self) -> Option<&[ReadStream]> {
+        match self {
+            QueryResult::Streams(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Series of a matrix or vector result.
+    pub fn series(&self) -> Option<&[Series]> {
+        match self {
+            QueryResult::Matrix(s) | QueryResult::Vector(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Entries across all streams.
+    pub fn entry_count(&self) -> usize {
+        self.streams().map(|s| s.iter().map(|s| s.entries.len()).sum()).unwrap_or(0)
+    }
+}
+
+/// A query answer: the result and Loki's execution statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResponse {
+    /// The result.
+    pub result: QueryResult,
+    /// The `stats` block.
+    pub stats: QueryStats,
+}
+
+/// Loki's query statistics, the parts that say how much work a query did.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct QueryStats {
+    /// Totals for the whole query.
+    pub summary: StatsSummary,
+    /// Work done by queriers against the store.
+    pub querier: QuerierStats,
+    /// Work done by ingesters (recent, unflushed data).
+    pub ingester: IngesterStats,
+}
+
+/// `stats.summary`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct StatsSummary {
+    /// Bytes processed per second.
+    pub bytes_processed_per_second: f64,
+    /// Lines processed per second.
+    pub lines_processed_per_second: f64,
+    /// Bytes processed.
+    pub total_bytes_processed: f64,
+    /// Lines processed.
+    pub total_lines_processed: f64,
+    /// Execution time, seconds.
+    pub exec_time: f64,
+    /// Time queued, seconds.
+    pub queue_time: f64,
+    /// Entries returned.
+    pub total_entries_returned: f64,
+    /// Splits the query was cut into.
+    pub splits: f64,
+    /// Shards the query ran on.
+    pub shards: f64,
+}
+
+/// `stats.querier`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct QuerierStats {
+    /// Store access.
+    pub store: StoreStats,
+}
+
+/// `stats.ingester`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct IngesterStats {
+    /// Ingesters reached.
+    pub total_reached: f64,
+    /// Chunks matched in ingesters.
+    pub total_chunks_matched: f64,
+    /// Batches sent by ingesters.
+    pub total_batches: f64,
+    /// Lines sent by ingesters.
+    pub total_lines_sent: f64,
+    /// Chunk decoding inside ingesters.
+    pub store: StoreStats,
+}
+
+/// Store statistics, shared by queriers and ingesters.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Chunk references found in the index.
+    pub total_chunks_ref: f64,
+    /// Chunks downloaded.
+    pub total_chunks_downloaded: f64,
+    /// Time spent downloading chunks, seconds.
+    pub chunks_download_time: f64,
+    /// Chunk decoding.
+    pub chunk: ChunkStats,
+}
+
+/// Chunk decoding statistics.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ChunkStats {
+    /// Bytes read from head chunks.
+    pub head_chunk_bytes: f64,
+    /// Lines read from head chunks.
+    pub head_chunk_lines: f64,
+    /// Bytes decompressed.
+    pub decompressed_bytes: f64,
+    /// Lines decompressed.
+    pub decompressed_lines: f64,
+    /// Compressed bytes read.
+    pub compressed_bytes: f64,
+    /// Duplicate entries dropped.
+    pub total_duplicates: f64,
+}
+
+/// `index/stats`: what the index knows of a selector's data (ingester data excluded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct IndexStats {
+    /// Streams.
+    pub streams: u64,
+    /// Chunks.
+    pub chunks: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Entries.
+    pub entries: u64,
+}
+
+/// `status/buildinfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct BuildInfo {
+    /// Version, e.g. `3.5.3`.
+    pub version: String,
+    /// Git revision.
+    pub revision: String,
+    /// Git branch.
+    pub branch: String,
+    /// Who built it.
+    pub build_user: String,
+    /// When.
+    pub build_date: String,
+    /// The Go version.
+    pub go_version: String,
+}
+
+/// Options for `index/volume` and `index/volume_range`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeOptions {
+    /// Maximum series returned.
+    pub limit: Option<u32>,
+    /// Aggregate by these labels instead of the selector's.
+    pub target_labels: Vec<String>,
+    /// `series` (default) or `labels`.
+    pub aggregate_by_labels: bool,
+    /// Step of `volume_range`.
+    pub step: Option<Duration>,
+}
+
+// Wire shapes, private: the public API is the typed structs above.
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    status: String,
+    #[serde(default = "Option::default")]
+    data: Option<T>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireData {
+    result_type: String,
+    result: serde_json::Value,
+    #[serde(default)]
+    stats: QueryStats,
+}
+
+#[derive(Deserialize)]
+struct WireStream {
+    stream: BTreeMap<String, String>,
+    values: Vec<Vec<serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct WireSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+    #[serde(default)]
+    value: Option<(f64, String)>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct WireCategories {
+    #[serde(default)]
+    structured_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    parsed: BTreeMap<String, String>,
+}
+
+pub(crate) fn decode_stream_values(labels: BTreeMap<String, String>, values: Vec<Vec<serde_json::Value>>) -> Option<ReadStream> {
+    let mut entries = Vec::with_capacity(values.len());
+    for value in values {
+        let (ts, line, cats) = match value.as_slice() {
+            [ts, line] => (ts, line, None),
+            [ts, line, cats] => (ts, line, Some(cats)),
+            _ => return None,
+        };
+        let ts: i64 = ts.as_str()?.parse().ok()?;
+        let cats: WireCategories = match cats {
+            Some(c) => serde_json::from_value(c.clone()).ok()?,
+            None => WireCategories::default(),
+        };
+        entries.push(ReadEntry {
+            timestamp: Timestamp::from_unix_nanos(ts),
+            line: line.as_str()?.to_owned(),
+            structured_metadata: cats.structured_metadata.into_iter().collect(),
+            parsed: cats.parsed.into_iter().collect(),
+        });
+    }
+    Some(ReadStream { labels: LabelSet::from_map_unchecked(labels), entries })
+}
+
+fn sample(t: f64, v: &str) -> Option<Sample> {
+    let value = match v {
+        "NaN" => f64::NAN,
+        "+Inf" | "Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        other => other.parse().ok()?,
+    };
+    Some(Sample { timestamp: Timestamp::from_unix_nanos((t * 1e3).round() as i64 * 1_000_000), value })
+}
+
+/// Decodes a `query` or `query_range` answer body. Public so recorded bodies can be checked.
+pub fn decode_query_response(body: &[u8]) -> Result<QueryResponse, Error> {
+    const WHERE: &str = "/loki/api/v1/query_range";
+    let env: Envelope<WireData> = decode_json(WHERE, body)?;
+    if env.status != "success" {
+        return Err(Error::decode(WHERE, format!("status {:?}: {}", env.status, env.error.unwrap_or_default()), body));
+    }
+    let data = env.data.ok_or_else(|| Error::decode(WHERE, "no data", body))?;
+    let bad = |what: &str| Error::decode(WHERE, format!("{what} result is not in the documented shape"), body);
+    let result = match data.result_type.as_str() {
+        "streams" => {
+            let streams: Vec<WireStream> = serde_json::from_value(data.result).map_err(|_| bad("streams"))?;
+            QueryResult::Streams(
+                streams.into_iter().map(|s| decode_stream_values(s.stream, s.values)).collect::<Option<_>>().ok_or_else(|| bad("streams"))?,
+            )
+        }
+        kind @ ("matrix" | "vector") => {
+            let series: Vec<WireSeries> = serde_json::from_value(data.result).map_err(|_| bad(kind))?;
+            let series = series
+                .into_iter()
+                .map(|s| {
+                    let points = if kind == "vector" { s.value.into_iter().collect::<Vec<_>>() } else { s.values };
+                    let samples = points.iter().map(|(t, v)| sample(*t, v)).collect::<Option<Vec<_>>>()?;
+                    Some(Series { labels: s.metric, samples })
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad(kind))?;
+            if kind == "vector" {
+                QueryResult::Vector(series)
+            } else {
+                QueryResult::Matrix(series)
+            }
+        }
+        "scalar" => {
+            let (t, v): (f64, String) = serde_json::from_value(data.result).map_err(|_| bad("scalar"))?;
+            QueryResult::Scalar(sample(t, &v).ok_or_else(|| bad("scalar"))?)
+        }
+        other => return Err(Error::decode(WHERE, format!("unknown resultType {other:?}"), body)),
+    };
+    Ok(QueryResponse { result, stats: data.stats })
+}
+
+// Asks Loki to return structured metadata and parsed labels apart from stream labels, so a
+// stream read back has exactly the labels it was pushed with (plus any Loki adds).
+const CATEGORIZE: (&str, &str) = ("X-Loki-Response-Encoding-Flags", "categorize-labels");
+
+impl Client {
+    /// `GET /loki/api/v1/query_range`.
+    pub async fn query_range(&self, query: &RangeQuery) -> Result<QueryResponse, Error> {
+        let path = "/loki/api/v1/query_range";
+        let answer = self.call(Method::Get, path, &query.params(), None, &[CATEGORIZE]).await?;
+        decode_query_response(&answer.body).map_err(|e| relabel(e, path))
+    }
+
+    /// `GET /loki/api/v1/query`: an instant query. Loki accepts only metric queries here.
+    pub async fn query(&self, query: impl ToString, time: Option<Timestamp>, limit: Option<u32>) -> Result<QueryResponse, Error> {
+        let path = "/loki/api/v1/query";
+        let mut params = vec![("query", query.to_string())];
+        if let Some(time) = time {
+            params.push(("time", time.unix_nanos().to_string()));
+        }
+        if let Some(limit) = limit {
+            params.push(("limit", limit.to_string()));
+        }
+        let answer = self.call(Method::Get, path, &params, None, &[CATEGORIZE]).await?;
+        decode_query_response(&answer.body).map_err(|e| relabel(e, path))
+    }
+
+    /// Reads every entry a log query matches in `[start, end)`, paging past Loki's per-query
+    /// entry limit (`max_entries_limit_per_query`, 5000 by default) with pages of `page_size`.
+    ///
+    /// Pages advance in `direction`; the boundary timestamp of each page is queried again and the
+    /// entries already seen there are skipped, so nothing is lost or doubled at page edges.
+    /// Streams come back sorted by labels, their entries in `direction` order.
+    pub async fn read_all(
+        &self,
+        query: impl ToString,
+        start: Timestamp,
+        end: Timestamp,
+        direction: Direction,
+        page_size: u32,
+    ) -> Result<Vec<ReadStream>, Error> {
+        let query = query.to_string();
+        let mut out: BTreeMap<LabelSet, Vec<ReadEntry>> = BTreeMap::new();
+        let (mut lo, mut hi) = (start, end);
+        let mut seen_at_edge: HashSet<(LabelSet, ReadEntryKey)> = HashSet::new();
+        loop {
+            let req = RangeQuery { query: query.clone(), start: lo, end: hi, limit: Some(page_size), direction, step: None, interval: None };
+            let res = self.query_range(&req).await?;
+            let QueryResult::Streams(streams) = res.result else {
+                return Err(Error::decode("/loki/api/v1/query_range", "read_all needs a log query, got a metric result", b""));
+            };
+            let n: usize = streams.iter().map(|s| s.entries.len()).sum();
+            let edge = streams.iter().flat_map(|s| s.entries.iter().map(|e| e.timestamp)).reduce(|a, b| match direction {
+                Direction::Forward => a.max(b),
+                Direction::Backward => a.min(b),
+            });
+            let mut next_edge_seen = HashSet::new();
+            for stream in streams {
+                let bucket = out.entry(stream.labels.clone()).or_default();
+                for entry in stream.entries {
+                    let key = (stream.labels.clone(), ReadEntryKey::of(&entry));
+                    if Some(entry.timestamp) == edge {
+                        next_edge_seen.insert(key.clone());
+                    }
+                    if seen_at_edge.contains(&key) {
+                        continue;
+                    }
+                    bucket.push(entry);
+                }
+            }
+            if n < page_size as usize {
+                break;
+            }
+            let edge = edge.expect("a full page has entries");
+            let stalled = match direction {
+                Direction::Forward => edge == lo,
+                Direction::Backward => edge.unix_nanos() + 1 == hi.unix_nanos(),
+            };
+            if stalled {
+                return Err(Error::PagingStalled { timestamp_ns: edge.unix_nanos(), limit: page_size });
+            }
+            match direction {
+                Direction::Forward => lo = edge,
+                // `end` is exclusive: one nanosecond past the edge re-reads the edge itself.
+                Direction::Backward => hi = Timestamp::from_unix_nanos(edge.unix_nanos() + 1),
+            }
+            seen_at_edge = next_edge_seen;
+        }
+        Ok(out.into_iter().filter(|(_, e)| !e.is_empty()).map(|(labels, entries)| ReadStream { labels, entries }).collect())
+    }
+
+    /// `GET /loki/api/v1/labels`.
+    pub async fn labels(&self, start: Timestamp, end: Timestamp, query: Option<&str>) -> Result<Vec<String>, Error> {
+        self.string_list("/loki/api/v1/labels", start, end, query).await
+    }
+
+    /// `GET /loki/api/v1/label/<name>/values`. An unknown label gives an empty list.
+    pub async fn label_values(&self, name: &str, start: Timestamp, end: Timestamp, query: Option<&str>) -> Result<Vec<String>, Error> {
+        crate::labels::validate_name(name, usize::MAX)?;
+        self.string_list(&format!("/loki/api/v1/label/{name}/values"), start, end, query).await
+    }
+
+    async fn string_list(&self, path: &str, start: Timestamp, end: Timestamp, query: Option<&str>) -> Result<Vec<String>, Error> {
+        let mut params = vec![("start", start.unix_nanos().to_string()), ("end", end.unix_nanos().to_string())];
+        if let Some(q) = query {
+            params.push(("query", q.to_owned()));
+        }
+        let env: Envelope<Vec<String>> = self.get_json(path, &params).await?;
+        check_status(path, &env)?;
+        // Loki omits `data` for a label it has never seen.
+        Ok(env.data.unwrap_or_default())
+    }
+
+    /// `POST /loki/api/v1/series` (form-encoded, so long selectors fit).
+    pub async fn series(&self, matchers: &[&str], start: Timestamp, end: Timestamp) -> Result<Vec<BTreeMap<String, String>>, Error> {
+        let path = "/loki/api/v1/series";
+        if matchers.is_empty() {
+            return Err(Error::config("series needs at least one match[] selector"));
+        }
+        let mut form: Vec<(&str, String)> = matchers.iter().map(|m| ("match[]", (*m).to_owned())).collect();
+        form.push(("start", start.unix_nanos().to_string()));
+        form.push(("end", end.unix_nanos().to_string()));
+        let encoded = form_urlencode(&form);
+        let body = crate::client::Body { bytes: encoded.as_bytes(), content_type: "application/x-www-form-urlencoded", content_encoding: None };
+        let answer = self.call(Method::Post, path, &[], Some(&body), &[]).await?;
+        let env: Envelope<Vec<BTreeMap<String, String>>> = decode_json(path, &answer.body)?;
+        check_status(path, &env)?;
+        Ok(env.data.unwrap_or_default())
+    }
+
+    /// `GET /loki/api/v1/index/stats`. Loki leaves ingester data out, so fresh data reads 0.
+    pub async fn index_stats(&self, query: &str, start: Timestamp, end: Timestamp) -> Result<IndexStats, Error> {
+        let params = [("query", query.to_owned()), ("start", start.unix_nanos().to_string()), ("end", end.unix_nanos().to_string())];
+        self.get_json("/loki/api/v1/index/stats", &params).await
+    }
+
+    /// `GET /loki/api/v1/index/volume` (a vector), or `index/volume_range` (a matrix) when
+    /// `options.step` is set. Needs `volume_enabled: true` on the server.
+    pub async fn index_volume(&self, query: &str, start: Timestamp, end: Timestamp, options: &VolumeOptions) -> Result<QueryResponse, Error> {
+        let path = if options.step.is_some() { "/loki/api/v1/index/volume_range" } else { "/loki/api/v1/index/volume" };
+        let mut params = vec![("query", query.to_owned()), ("start", start.unix_nanos().to_string()), ("end", end.unix_nanos().to_string())];
+        if let Some(limit) = options.limit {
+            params.push(("limit", limit.to_string()));
+        }
+        if !options.target_labels.is_empty() {
+            params.push(("targetLabels", options.target_labels.join(",")));
+        }
+        if options.aggregate_by_labels {
+            params.push(("aggregateBy", "labels".to_owned()));
+        }
+        if let Some(step) = options.step {
+            params.push(("step", seconds(step)));
+        }
+        let answer = self.call(Method::Get, path, &params, None, &[]).await?;
+        decode_query_response(&answer.body).map_err(|e| relabel(e, path))
+    }
+
+    /// `GET /ready`: `Ok(true)` when Loki says `ready`, `Ok(false)` while it starts (503).
+    pub async fn ready(&self) -> Result<bool, Error> {
+        match self.exchange(Method::Get, "/ready", &[], None, &[]).await {
+            Ok(answer) => Ok(String::from_utf8_lossy(&answer.body).trim() == "ready"),
+            Err(Error::Api(api)) if api.status() == 503 => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Polls `/ready` until Loki is ready or `deadline` passes.
+    pub async fn wait_ready(&self, deadline: Duration) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        loop {
+            let last = match self.ready().await {
+                Ok(true) => return Ok(()),
+                Ok(false) => None,
+                Err(err) => Some(err),
+            };
+            if started.elapsed() >= deadline {
+                return Err(last.unwrap_or(Error::Timeout { endpoint: "/ready".into(), timeout: deadline }));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `GET /loki/api/v1/status/buildinfo`.
+    pub async fn build_info(&self) -> Result<BuildInfo, Error> {
+        self.get_json("/loki/api/v1/status/buildinfo", &[]).await
+    }
+
+    /// `POST /flush`: flushes in-memory chunks to the store (useful before checking stored data).
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.call(Method::Post, "/flush", &[], None, &[]).await.map(drop)
+    }
+}
+
+fn check_status<T>(path: &str, env: &Envelope<T>) -> Result<(), Error> {
+    if env.status == "success" {
+        Ok(())
+    } else {
+        Err(Error::decode(path, format!("status {:?}: {}", env.status, env.error.clone().unwrap_or_default()), b""))
+    }
+}
+
+fn relabel(err: Error, path: &str) -> Error {
+    match err {
+        Error::Decode { reason, body_start, .. } => Error::Decode { endpoint: path.to_owned(), reason, body_start },
+        other => other,
+    }
+}
+
+fn form_urlencode(pairs: &[(&str, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).finish()
+}
+
+/// What makes two read entries the same entry, for de-duplication at page edges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReadEntryKey {
+    ns: i64,
+    line: String,
+    metadata: Vec<(String, String)>,
+}
+
+impl ReadEntryKey {
+    fn of(e: &ReadEntry) -> ReadEntryKey {
+        ReadEntryKey { ns: e.timestamp.unix_nanos(), line: e.line.clone(), metadata: e.structured_metadata.clone() }
+    }
+}
+
+/// Merges streams by labels; used by callers that gather several answers.
+pub fn merge_streams(streams: impl IntoIterator<Item = ReadStream>) -> Vec<ReadStream> {
+    let mut map: HashMap<LabelSet, Vec<ReadEntry>> = HashMap::new();
+    for s in streams {
+        map.entry(s.labels).or_default().extend(s.entries);
+    }
+    let mut out: Vec<ReadStream> = map.into_iter().map(|(labels, entries)| ReadStream { labels, entries }).collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_result_type() {
+        let streams = br#"{"status":"success","data":{"resultType":"streams","result":[{"stream":{"job":"x"},"values":[["5","a",{"structuredMetadata":{"k":"v"},"parsed":{"p":"q"}}],["6","b"]]}],"stats":{"summary":{"execTime":0.5,"totalEntriesReturned":2}}}}"#;
+        let res = decode_query_response(streams).unwrap();
+        let s = res.result.streams().unwrap();
+        assert_eq!(s[0].entries[0].structured_metadata, vec![("k".to_owned(), "v".to_owned())]);
+        assert_eq!(s[0].entries[0].parsed, vec![("p".to_owned(), "q".to_owned())]);
+        assert_eq!(s[0].entries[1].timestamp.unix_nanos(), 6);
+        assert_eq!(res.stats.summary.exec_time, 0.5);
+
+        let matrix = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"env":"a"},"values":[[1.5,"1"],[2,"NaN"]]}]}}"#;
+        let res = decode_query_response(matrix).unwrap();
+        let QueryResult::Matrix(m) = res.result else { panic!("matrix") };
+        assert_eq!(m[0].samples[0].timestamp.unix_nanos(), 1_500_000_000);
+        assert!(m[0].samples[1].value.is_nan());
+
+        let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[3,"+Inf"]}]}}"#;
+        let QueryResult::Vector(v) = decode_query_response(vector).unwrap().result else { panic!("vector") };
+        assert_eq!(v[0].samples[0].value, f64::INFINITY);
+
+        let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#;
+        assert_eq!(decode_query_response(scalar).unwrap().result, QueryResult::Scalar(Sample { timestamp: Timestamp::from_unix_nanos(4_000_000_000), value: 2.0 }));
+    }
+
+    #[test]
+    fn proxy_html_is_a_decode_error_not_a_panic() {
+        let err = decode_query_response(b"<html><body>502 Bad Gateway</body></html>").unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err}");
+        assert!(err.to_string().contains("502 Bad Gateway"), "{err}");
+    }
+}
