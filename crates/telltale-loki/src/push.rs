@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::client::{Body, Method};
-use crate::encode::encode_push;
+use crate::encode::{encode_push, PushEncoding};
 use crate::entry::{Stream, Timestamp};
 use crate::error::ErrorKind;
 use crate::{Client, Error, LabelSet};
@@ -207,6 +207,12 @@ impl Client {
                 report.http_status = Some(400);
                 attribute_rejections(&to_send, api.message())
             }
+            // The tenant-wide rate limit is checked before anything is stored.
+            Err(Error::Api(api)) if api.kind() == ErrorKind::RateLimited => {
+                report.http_status = Some(api.status());
+                let reason = api.message().to_owned();
+                to_send.iter().map(|s| vec![EntryStatus::Rejected { kind: ErrorKind::RateLimited, reason: reason.clone() }; s.entries.len()]).collect()
+            }
             Err(err) if err.is_retryable() => {
                 report.http_status = err.api().map(|a| a.status());
                 let reason = format!("request failed after {} attempts, Loki may or may not have stored it: {err}", report.attempts);
@@ -255,9 +261,20 @@ impl Client {
             }
         }
         let limits = self.inner.label_limits;
-        for (name, value) in &entry.structured_metadata {
+        for (idx, (name, value)) in entry.structured_metadata.iter().enumerate() {
+            if entry.structured_metadata[..idx].iter().any(|(earlier, _)| earlier == name) {
+                // Loki keeps structured metadata as a label set; a repeated name would lose a value.
+                return Some(format!("structured metadata name {name:?} appears twice"));
+            }
             if let Err(err) = crate::labels::validate_name(name, limits.max_name_len) {
                 return Some(format!("structured metadata: {err}"));
+            }
+            if matches!(self.inner.encoding, PushEncoding::Json { .. }) && value.chars().any(|c| c == '"' || c == '\\' || c < ' ') {
+                // Loki's JSON decoder keeps structured-metadata strings in their escaped form, so
+                // `a"b` would be stored as `a\"b` (seen on 3.5.12; fixtures/loki/README.md).
+                return Some(format!(
+                    "structured metadata {name:?} holds a quote, backslash or control character, which Loki's JSON push path stores escaped; use PushEncoding::Protobuf"
+                ));
             }
             if value.len() > limits.max_value_len {
                 return Some(format!("structured metadata {name:?} is {} bytes; the limit is {}", value.len(), limits.max_value_len));
