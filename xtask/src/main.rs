@@ -33,15 +33,46 @@ fn main() -> Result<()> {
 }
 
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the root")
+        .to_path_buf()
 }
 
 fn ci(root: &Path) -> Result<()> {
     run(root, "cargo", &["fmt", "--all", "--check"], &[])?;
-    run(root, "cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
-    run(root, "cargo", &["test", "--workspace", "--all-targets", "--locked"], &[])?;
-    run(root, "cargo", &["test", "--workspace", "--doc", "--locked"], &[])?;
-    run(root, "cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    run(
+        root,
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run(
+        root,
+        "cargo",
+        &["test", "--workspace", "--all-targets", "--locked"],
+        &[],
+    )?;
+    run(
+        root,
+        "cargo",
+        &["test", "--workspace", "--doc", "--locked"],
+        &[],
+    )?;
+    run(
+        root,
+        "cargo",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     Ok(())
 }
 

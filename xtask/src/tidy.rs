@@ -13,7 +13,9 @@ pub(crate) fn check(root: &Path) -> Result<usize> {
         let text = std::fs::read_to_string(path)?;
         let shown = path.strip_prefix(root).unwrap_or(path).display();
         if !text.starts_with("//!") {
-            problems.push(format!("{shown}: does not open with a `//!` line saying what it is for"));
+            problems.push(format!(
+                "{shown}: does not open with a `//!` line saying what it is for"
+            ));
         }
         for (idx, line) in text.lines().enumerate() {
             if line.ends_with(' ') || line.ends_with('\t') {
@@ -22,13 +24,22 @@ pub(crate) fn check(root: &Path) -> Result<usize> {
             // Spelled in two pieces so this file does not flag itself.
             let ignore_attr = concat!("#[", "ignore");
             let should_panic_attr = concat!("#[", "should_panic");
-            if line.trim_start().starts_with(ignore_attr) || line.trim_start().starts_with(should_panic_attr) {
-                problems.push(format!("{shown}:{}: tests are never ignored and never expect a panic", idx + 1));
+            if line.trim_start().starts_with(ignore_attr)
+                || line.trim_start().starts_with(should_panic_attr)
+            {
+                problems.push(format!(
+                    "{shown}:{}: tests are never ignored and never expect a panic",
+                    idx + 1
+                ));
             }
         }
     }
     if !problems.is_empty() {
-        bail!("tidy found {} problems:\n{}", problems.len(), problems.join("\n"));
+        bail!(
+            "tidy found {} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
     }
     Ok(files.len())
 }

@@ -21,20 +21,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let labels = LabelSet::new([("app", "telltale-example"), ("run", run.as_str())])?;
     let start = Timestamp::now();
     let entries: Vec<Entry> = (0..5)
-        .map(|i| Entry::new(start.add(Duration::from_millis(i)), format!("hello {i} from telltale")).with_metadata("seq", i.to_string()))
+        .map(|i| {
+            Entry::new(
+                start.plus(Duration::from_millis(i)),
+                format!("hello {i} from telltale"),
+            )
+            .with_metadata("seq", i.to_string())
+        })
         .collect();
-    let report = client.push(&[Stream::new(labels.clone(), entries.clone())]).await?;
-    println!("pushed {} lines ({} bytes on the wire, {} attempt(s))", report.accepted(), report.request_bytes(), report.attempts());
+    let report = client
+        .push(&[Stream::new(labels.clone(), entries.clone())])
+        .await?;
+    println!(
+        "pushed {} lines ({} bytes on the wire, {} attempt(s))",
+        report.accepted(),
+        report.request_bytes(),
+        report.attempts()
+    );
 
     let query = Selector::from(&labels).logs();
-    let streams = client.read_all(&query, start.sub(Duration::from_secs(1)), Timestamp::now().add(Duration::from_secs(1)), Direction::Forward, 1000).await?;
+    let streams = client
+        .read_all(
+            &query,
+            start.minus(Duration::from_secs(1)),
+            Timestamp::now().plus(Duration::from_secs(1)),
+            Direction::Forward,
+            1000,
+        )
+        .await?;
     let read: Vec<_> = streams.iter().flat_map(|s| &s.entries).collect();
     for e in &read {
         println!("{} {}", e.timestamp.unix_nanos(), e.line);
     }
-    let exact = read.len() == entries.len() && read.iter().zip(&entries).all(|(r, e)| r.timestamp == e.timestamp && r.line == e.line);
+    let exact = read.len() == entries.len()
+        && read
+            .iter()
+            .zip(&entries)
+            .all(|(r, e)| r.timestamp == e.timestamp && r.line == e.line);
     if !exact {
-        return Err(format!("read back {} lines that differ from the {} pushed", read.len(), entries.len()).into());
+        return Err(format!(
+            "read back {} lines that differ from the {} pushed",
+            read.len(),
+            entries.len()
+        )
+        .into());
     }
     println!("read back all {} lines exactly with {query}", read.len());
     Ok(())

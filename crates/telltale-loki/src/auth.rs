@@ -18,23 +18,35 @@ impl Secret {
             origin: format!("file {}", path.display()),
             source: Some(Box::new(e)),
         })?;
-        Secret::checked(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text), || {
-            format!("file {}", path.display())
-        })
+        Secret::checked(
+            text.strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text),
+            || format!("file {}", path.display()),
+        )
     }
 
     /// Reads a secret from an environment variable.
     pub fn from_env(var: &str) -> Result<Secret, Error> {
-        let value = std::env::var(var).map_err(|e| Error::Secret { origin: format!("env {var}"), source: Some(Box::new(e)) })?;
+        let value = std::env::var(var).map_err(|e| Error::Secret {
+            origin: format!("env {var}"),
+            source: Some(Box::new(e)),
+        })?;
         Secret::checked(&value, || format!("env {var}"))
     }
 
     fn checked(value: &str, origin: impl Fn() -> String) -> Result<Secret, Error> {
         if value.is_empty() {
-            return Err(Error::Secret { origin: format!("{} (it is empty)", origin()), source: None });
+            return Err(Error::Secret {
+                origin: format!("{} (it is empty)", origin()),
+                source: None,
+            });
         }
         if value.contains(['\n', '\r']) {
-            return Err(Error::Secret { origin: format!("{} (it spans several lines)", origin()), source: None });
+            return Err(Error::Secret {
+                origin: format!("{} (it spans several lines)", origin()),
+                source: None,
+            });
         }
         Ok(Secret(value.to_owned()))
     }
@@ -69,7 +81,10 @@ impl Auth {
     pub(crate) fn header_value(&self) -> String {
         match self {
             Auth::Basic { username, password } => {
-                format!("Basic {}", base64(format!("{username}:{}", password.expose()).as_bytes()))
+                format!(
+                    "Basic {}",
+                    base64(format!("{username}:{}", password.expose()).as_bytes())
+                )
             }
             Auth::Bearer(token) => format!("Bearer {}", token.expose()),
         }
@@ -80,7 +95,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -99,7 +118,10 @@ mod tests {
 
     #[test]
     fn basic_auth_header_is_rfc7617() {
-        let auth = Auth::Basic { username: "Aladdin".into(), password: Secret("open sesame".into()) };
+        let auth = Auth::Basic {
+            username: "Aladdin".into(),
+            password: Secret("open sesame".into()),
+        };
         assert_eq!(auth.header_value(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert_eq!(base64(b"a"), "YQ==");
         assert_eq!(base64(b"ab"), "YWI=");
@@ -121,7 +143,10 @@ mod tests {
         std::fs::write(&path, "abc\n").unwrap();
         assert_eq!(Secret::from_file(&path).unwrap().expose(), "abc");
         std::fs::write(&path, "\n").unwrap();
-        assert!(matches!(Secret::from_file(&path), Err(Error::Secret { .. })));
+        assert!(matches!(
+            Secret::from_file(&path),
+            Err(Error::Secret { .. })
+        ));
         let missing = Secret::from_file(dir.join("absent")).unwrap_err();
         assert!(missing.to_string().contains("absent"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();

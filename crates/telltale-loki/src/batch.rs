@@ -24,7 +24,10 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        BatchConfig { max_bytes: 1024 * 1024, max_age: Duration::from_secs(1) }
+        BatchConfig {
+            max_bytes: 1024 * 1024,
+            max_age: Duration::from_secs(1),
+        }
     }
 }
 
@@ -41,7 +44,13 @@ pub struct Batcher {
 impl Batcher {
     /// An empty batcher.
     pub fn new(config: BatchConfig) -> Batcher {
-        Batcher { config, streams: Vec::new(), index: HashMap::new(), bytes: 0, oldest: None }
+        Batcher {
+            config,
+            streams: Vec::new(),
+            index: HashMap::new(),
+            bytes: 0,
+            oldest: None,
+        }
     }
 
     /// Adds an entry at time `now`; returns a full batch when the size limit is reached.
@@ -110,7 +119,8 @@ pub struct PushTotals {
 impl PushTotals {
     /// Whether every entry handed in is accounted for.
     pub fn is_balanced(&self) -> bool {
-        self.submitted == self.accepted + self.rejected.len() + self.not_sent.len() + self.unknown.len()
+        self.submitted
+            == self.accepted + self.rejected.len() + self.not_sent.len() + self.unknown.len()
     }
 
     fn record(&mut self, sent: &[Stream], report: Result<PushReport, Error>) {
@@ -121,9 +131,15 @@ impl PushTotals {
                     let entry = sent[o.stream].entries[o.entry].clone();
                     match &o.status {
                         EntryStatus::Accepted => self.accepted += 1,
-                        EntryStatus::Rejected { reason, .. } => self.rejected.push((entry, reason.clone())),
-                        EntryStatus::NotSent { reason } => self.not_sent.push((entry, reason.clone())),
-                        EntryStatus::Unknown { reason } => self.unknown.push((entry, reason.clone())),
+                        EntryStatus::Rejected { reason, .. } => {
+                            self.rejected.push((entry, reason.clone()))
+                        }
+                        EntryStatus::NotSent { reason } => {
+                            self.not_sent.push((entry, reason.clone()))
+                        }
+                        EntryStatus::Unknown { reason } => {
+                            self.unknown.push((entry, reason.clone()))
+                        }
                     }
                 }
             }
@@ -200,14 +216,21 @@ impl BatchPusher {
 
     /// Hands in one entry. Waits only when 1024 entries are already queued.
     pub async fn send(&self, labels: &LabelSet, entry: Entry) -> Result<(), Error> {
-        self.tx.send(Command::Entry(labels.clone(), entry)).await.map_err(|_| Error::config("the batch pusher's task has stopped"))
+        self.tx
+            .send(Command::Entry(labels.clone(), entry))
+            .await
+            .map_err(|_| Error::config("the batch pusher's task has stopped"))
     }
 
     /// Flushes what is buffered and returns the account of every entry handed in.
     pub async fn finish(self) -> Result<PushTotals, Error> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Finish(reply)).await.map_err(|_| Error::config("the batch pusher's task has stopped"))?;
-        rx.await.map_err(|_| Error::config("the batch pusher's task stopped before reporting"))
+        self.tx
+            .send(Command::Finish(reply))
+            .await
+            .map_err(|_| Error::config("the batch pusher's task has stopped"))?;
+        rx.await
+            .map_err(|_| Error::config("the batch pusher's task stopped before reporting"))
     }
 }
 
@@ -223,7 +246,10 @@ mod tests {
     #[test]
     fn flushes_by_size() {
         let labels = LabelSet::new([("job", "t")]).unwrap();
-        let mut b = Batcher::new(BatchConfig { max_bytes: 1000, max_age: Duration::from_secs(60) });
+        let mut b = Batcher::new(BatchConfig {
+            max_bytes: 1000,
+            max_age: Duration::from_secs(60),
+        });
         let now = Instant::now();
         let mut batches = Vec::new();
         for n in 0..25 {
@@ -231,7 +257,11 @@ mod tests {
                 batches.push(batch);
             }
         }
-        assert_eq!(batches.len(), 2, "1000 bytes hold 9 entries of 100 bytes plus labels");
+        assert_eq!(
+            batches.len(),
+            2,
+            "1000 bytes hold 9 entries of 100 bytes plus labels"
+        );
         assert_eq!(batches[0][0].entries.len(), 10);
         assert_eq!(b.len(), 5);
     }
@@ -240,7 +270,10 @@ mod tests {
     fn flushes_by_age_and_groups_streams() {
         let a = LabelSet::new([("job", "a")]).unwrap();
         let z = LabelSet::new([("job", "z")]).unwrap();
-        let mut b = Batcher::new(BatchConfig { max_bytes: usize::MAX, max_age: Duration::from_millis(100) });
+        let mut b = Batcher::new(BatchConfig {
+            max_bytes: usize::MAX,
+            max_age: Duration::from_millis(100),
+        });
         let t0 = Instant::now();
         b.add(&a, entry(1), t0);
         b.add(&z, entry(2), t0 + Duration::from_millis(50));

@@ -43,12 +43,18 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// A policy that never retries.
     pub fn none() -> RetryPolicy {
-        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
     }
 
     /// The wait before retry number `retry` (0-based), given the server's `Retry-After`.
     pub(crate) fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let ceiling = self.initial_backoff.saturating_mul(1u32.checked_shl(retry.min(30)).unwrap_or(u32::MAX)).min(self.max_backoff);
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32.checked_shl(retry.min(30)).unwrap_or(u32::MAX))
+            .min(self.max_backoff);
         let jitter = ceiling.mul_f64(fastrand::f64());
         match retry_after {
             Some(after) => after.max(jitter),
@@ -138,18 +144,30 @@ impl ClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
-        let base = url::Url::parse(&self.base_url)
-            .map_err(|e| Error::Config { reason: format!("invalid base URL {:?}", self.base_url), source: Some(Box::new(e)) })?;
+        let base = url::Url::parse(&self.base_url).map_err(|e| Error::Config {
+            reason: format!("invalid base URL {:?}", self.base_url),
+            source: Some(Box::new(e)),
+        })?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(Error::config(format!("base URL {:?} must be http or https", self.base_url)));
+            return Err(Error::config(format!(
+                "base URL {:?} must be http or https",
+                self.base_url
+            )));
         }
         let tls = Arc::new(tls_config(&self.ca_files)?);
         let mut headers = reqwest::header::HeaderMap::new();
         let mut put = |name: &str, value: &str, sensitive: bool| -> Result<(), Error> {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| Error::Config { reason: format!("invalid header name {name:?}"), source: Some(Box::new(e)) })?;
-            let mut value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|e| Error::Config { reason: format!("invalid value for header {name}"), source: Some(Box::new(e)) })?;
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                Error::Config {
+                    reason: format!("invalid header name {name:?}"),
+                    source: Some(Box::new(e)),
+                }
+            })?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(value).map_err(|e| Error::Config {
+                    reason: format!("invalid value for header {name}"),
+                    source: Some(Box::new(e)),
+                })?;
             value.set_sensitive(sensitive);
             headers.insert(name, value);
             Ok(())
@@ -170,7 +188,10 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .tls_backend_preconfigured((*tls).clone())
             .build()
-            .map_err(|e| Error::Config { reason: "could not build the HTTP client".into(), source: Some(Box::new(e)) })?;
+            .map_err(|e| Error::Config {
+                reason: "could not build the HTTP client".into(),
+                source: Some(Box::new(e)),
+            })?;
         let mut base = base;
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -194,26 +215,47 @@ impl ClientBuilder {
 
 fn tls_config(ca_files: &[PathBuf]) -> Result<rustls::ClientConfig, Error> {
     use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     for path in ca_files {
         let bad = |reason: String, source: Option<BoxError>| Error::Config { reason, source };
         let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| bad(format!("could not read CA file {}", path.display()), Some(Box::new(e))))?
+            .map_err(|e| {
+                bad(
+                    format!("could not read CA file {}", path.display()),
+                    Some(Box::new(e)),
+                )
+            })?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("CA file {} is not valid PEM", path.display()), Some(Box::new(e))))?;
+            .map_err(|e| {
+                bad(
+                    format!("CA file {} is not valid PEM", path.display()),
+                    Some(Box::new(e)),
+                )
+            })?;
         if certs.is_empty() {
-            return Err(bad(format!("CA file {} holds no certificate", path.display()), None));
+            return Err(bad(
+                format!("CA file {} holds no certificate", path.display()),
+                None,
+            ));
         }
         for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| bad(format!("CA file {} holds an unusable certificate", path.display()), Some(Box::new(e))))?;
+            roots.add(cert).map_err(|e| {
+                bad(
+                    format!("CA file {} holds an unusable certificate", path.display()),
+                    Some(Box::new(e)),
+                )
+            })?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config { reason: "TLS setup failed".into(), source: Some(Box::new(e)) })?
+        .map_err(|e| Error::Config {
+            reason: "TLS setup failed".into(),
+            source: Some(Box::new(e)),
+        })?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
@@ -321,7 +363,10 @@ impl Client {
     }
 
     pub(crate) fn url(&self, path: &str) -> url::Url {
-        self.inner.base.join(path.trim_start_matches('/')).expect("API paths are valid relative URLs")
+        self.inner
+            .base
+            .join(path.trim_start_matches('/'))
+            .expect("API paths are valid relative URLs")
     }
 
     /// One exchange, no retries. Non-2xx answers come back as `Ok` for the caller to judge.
@@ -345,24 +390,39 @@ impl Client {
             req = req.header(*name, *value);
         }
         if let Some(body) = body {
-            req = req.header("content-type", body.content_type).body(body.bytes.to_vec());
+            req = req
+                .header("content-type", body.content_type)
+                .body(body.bytes.to_vec());
             if let Some(enc) = body.content_encoding {
                 req = req.header("content-encoding", enc);
             }
         }
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
-                Error::Timeout { endpoint: path.to_owned(), timeout: self.inner.timeout }
+                Error::Timeout {
+                    endpoint: path.to_owned(),
+                    timeout: self.inner.timeout,
+                }
             } else {
-                Error::Transport { endpoint: path.to_owned(), source: Box::new(e) }
+                Error::Transport {
+                    endpoint: path.to_owned(),
+                    source: Box::new(e),
+                }
             }
         };
         let res = req.send().await.map_err(transport)?;
         let status = res.status().as_u16();
-        let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let bytes = res.bytes().await.map_err(transport)?.to_vec();
         if (200..300).contains(&status) {
-            Ok(Answer { status, body: bytes })
+            Ok(Answer {
+                status,
+                body: bytes,
+            })
         } else {
             Err(Error::Api(ApiError::new(status, path, &bytes, retry_after)))
         }
@@ -381,7 +441,10 @@ impl Client {
         let started = Instant::now();
         let mut retry = 0;
         loop {
-            let err = match self.exchange(method, path, query, body, extra_headers).await {
+            let err = match self
+                .exchange(method, path, query, body, extra_headers)
+                .await
+            {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
@@ -398,14 +461,22 @@ impl Client {
     }
 
     /// GET a JSON document and decode it.
-    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, Error> {
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, Error> {
         let answer = self.call(Method::Get, path, query, None, &[]).await?;
         decode_json(path, &answer.body)
     }
 }
 
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::decode(path, format!("not the documented JSON: {e}"), body))
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    path: &str,
+    body: &[u8],
+) -> Result<T, Error> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::decode(path, format!("not the documented JSON: {e}"), body))
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -415,7 +486,10 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -425,7 +499,10 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -441,17 +518,31 @@ mod tests {
     #[test]
     fn base_url_prefix_is_kept() {
         let c = Client::new("https://example.invalid/loki").unwrap();
-        assert_eq!(c.url("/loki/api/v1/push").as_str(), "https://example.invalid/loki/loki/api/v1/push");
+        assert_eq!(
+            c.url("/loki/api/v1/push").as_str(),
+            "https://example.invalid/loki/loki/api/v1/push"
+        );
         let c = Client::new("http://127.0.0.1:3100").unwrap();
         assert_eq!(c.url("/ready").as_str(), "http://127.0.0.1:3100/ready");
     }
 
     #[test]
     fn bad_settings_are_typed_errors() {
-        assert!(matches!(Client::new("not a url"), Err(Error::Config { .. })));
+        assert!(matches!(
+            Client::new("not a url"),
+            Err(Error::Config { .. })
+        ));
         assert!(matches!(Client::new("ftp://x"), Err(Error::Config { .. })));
-        let err = Client::builder("http://x").ca_file("/nonexistent/ca.pem").build().unwrap_err();
+        let err = Client::builder("http://x")
+            .ca_file("/nonexistent/ca.pem")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
-        assert!(matches!(Client::builder("http://x").header("bad header", "v").build(), Err(Error::Config { .. })));
+        assert!(matches!(
+            Client::builder("http://x")
+                .header("bad header", "v")
+                .build(),
+            Err(Error::Config { .. })
+        ));
     }
 }

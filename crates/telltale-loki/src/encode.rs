@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
 use crate::entry::{Entry, Stream, Timestamp};
-use crate::{Error, LabelSet};
+use crate::{Error, LabelLimits, LabelSet};
 
 /// How a push body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,12 +58,25 @@ pub fn encode_push(streams: &[Stream], encoding: PushEncoding) -> EncodedPush {
         PushEncoding::Json { gzip } => {
             let raw = encode_json(streams);
             if gzip {
-                let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::fast());
+                let mut gz = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(raw.len() / 4),
+                    flate2::Compression::fast(),
+                );
                 gz.write_all(&raw).expect("writing to a Vec cannot fail");
                 let body = gz.finish().expect("writing to a Vec cannot fail");
-                EncodedPush { uncompressed_len: raw.len(), body, content_type: "application/json", content_encoding: Some("gzip") }
+                EncodedPush {
+                    uncompressed_len: raw.len(),
+                    body,
+                    content_type: "application/json",
+                    content_encoding: Some("gzip"),
+                }
             } else {
-                EncodedPush { uncompressed_len: raw.len(), body: raw, content_type: "application/json", content_encoding: None }
+                EncodedPush {
+                    uncompressed_len: raw.len(),
+                    body: raw,
+                    content_type: "application/json",
+                    content_encoding: None,
+                }
             }
         }
     }
@@ -73,7 +86,11 @@ pub fn encode_push(streams: &[Stream], encoding: PushEncoding) -> EncodedPush {
 ///
 /// `content_type` decides the format: `application/json` is JSON, anything else protobuf
 /// (Loki treats unknown types as protobuf too). `content_encoding` may be `gzip`.
-pub fn decode_push(body: &[u8], content_type: &str, content_encoding: Option<&str>) -> Result<Vec<Stream>, Error> {
+pub fn decode_push(
+    body: &[u8],
+    content_type: &str,
+    content_encoding: Option<&str>,
+) -> Result<Vec<Stream>, Error> {
     const WHERE: &str = "push body";
     let inflated;
     let body = match content_encoding {
@@ -86,7 +103,13 @@ pub fn decode_push(body: &[u8], content_type: &str, content_encoding: Option<&st
             inflated = out;
             &inflated
         }
-        Some(other) => return Err(Error::decode(WHERE, format!("unsupported content encoding {other:?}"), body)),
+        Some(other) => {
+            return Err(Error::decode(
+                WHERE,
+                format!("unsupported content encoding {other:?}"),
+                body,
+            ))
+        }
     };
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if mime == "application/json" {
@@ -108,7 +131,7 @@ const KEY_2_VARINT: u8 = 0x10;
 
 fn varint_len(v: u64) -> usize {
     // Each byte carries 7 bits; 0 still takes one byte.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -131,7 +154,10 @@ fn field_len(len: usize) -> usize {
 
 fn split_timestamp(ts: Timestamp) -> (i64, i32) {
     let ns = ts.unix_nanos();
-    (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as i32)
+    (
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as i32,
+    )
 }
 
 fn timestamp_len(ts: Timestamp) -> usize {
@@ -175,7 +201,13 @@ pub(crate) fn encode_protobuf(streams: &[Stream]) -> Vec<u8> {
     let stream_lens: Vec<usize> = streams
         .iter()
         .zip(&labels)
-        .map(|(s, l)| field_len(l.len()) + s.entries.iter().map(|e| field_len(entry_len(e))).sum::<usize>())
+        .map(|(s, l)| {
+            field_len(l.len())
+                + s.entries
+                    .iter()
+                    .map(|e| field_len(entry_len(e)))
+                    .sum::<usize>()
+        })
         .collect();
     let total: usize = stream_lens.iter().map(|&l| field_len(l)).sum();
     let mut buf = Vec::with_capacity(total);
@@ -262,7 +294,8 @@ pub(crate) mod proto {
 
 fn decode_protobuf(raw: &[u8]) -> Result<Vec<Stream>, Error> {
     use prost::Message;
-    let req = proto::PushRequest::decode(raw).map_err(|e| Error::decode("push body", format!("protobuf: {e}"), raw))?;
+    let req = proto::PushRequest::decode(raw)
+        .map_err(|e| Error::decode("push body", format!("protobuf: {e}"), raw))?;
     req.streams
         .into_iter()
         .map(|s| {
@@ -273,9 +306,15 @@ fn decode_protobuf(raw: &[u8]) -> Result<Vec<Stream>, Error> {
                 .map(|e| {
                     let ts = e.timestamp.unwrap_or_default();
                     Entry {
-                        timestamp: Timestamp::from_unix_nanos(ts.seconds * 1_000_000_000 + i64::from(ts.nanos)),
+                        timestamp: Timestamp::from_unix_nanos(
+                            ts.seconds * 1_000_000_000 + i64::from(ts.nanos),
+                        ),
                         line: e.line,
-                        structured_metadata: e.structured_metadata.into_iter().map(|p| (p.name, p.value)).collect(),
+                        structured_metadata: e
+                            .structured_metadata
+                            .into_iter()
+                            .map(|p| (p.name, p.value))
+                            .collect(),
                     }
                 })
                 .collect();
@@ -370,15 +409,25 @@ struct JsonStreamIn {
 
 fn decode_json(body: &[u8]) -> Result<Vec<Stream>, Error> {
     const WHERE: &str = "push body";
-    let req: JsonPushIn = serde_json::from_slice(body).map_err(|e| Error::decode(WHERE, format!("json: {e}"), body))?;
+    let req: JsonPushIn = serde_json::from_slice(body)
+        .map_err(|e| Error::decode(WHERE, format!("json: {e}"), body))?;
     req.streams
         .into_iter()
         .map(|s| {
-            let labels = LabelSet::new(s.stream)?;
+            // Decoding reads what a sender wrote; limits are the server's business, not the reader's.
+            let labels = LabelSet::with_limits(s.stream, LabelLimits::UNBOUNDED)?;
             let entries = s
                 .values
                 .into_iter()
-                .map(|value| parse_json_entry(&value).ok_or_else(|| Error::decode(WHERE, "an entry is not [\"<ns>\", \"line\", {metadata}?]", body)))
+                .map(|value| {
+                    parse_json_entry(&value).ok_or_else(|| {
+                        Error::decode(
+                            WHERE,
+                            "an entry is not [\"<ns>\", \"line\", {metadata}?]",
+                            body,
+                        )
+                    })
+                })
                 .collect::<Result<_, _>>()?;
             Ok(Stream { labels, entries })
         })
@@ -400,7 +449,11 @@ fn parse_json_entry(value: &[serde_json::Value]) -> Option<Entry> {
             .map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
             .collect::<Option<Vec<_>>>()?,
     };
-    Some(Entry { timestamp: Timestamp::from_unix_nanos(ts), line: line.as_str()?.to_owned(), structured_metadata })
+    Some(Entry {
+        timestamp: Timestamp::from_unix_nanos(ts),
+        line: line.as_str()?.to_owned(),
+        structured_metadata,
+    })
 }
 
 #[cfg(test)]
@@ -413,10 +466,16 @@ mod tests {
         vec![Stream::new(
             LabelSet::new([("job", "t"), ("env", "dev")]).unwrap(),
             vec![
-                Entry::new(Timestamp::from_unix_nanos(1_795_315_328_449_691_664), "protobuf line 1"),
-                Entry::new(Timestamp::from_unix_nanos(1_795_315_328_549_691_664), "with metadata")
-                    .with_metadata("trace_id", "def456")
-                    .with_metadata("pod", "p-1"),
+                Entry::new(
+                    Timestamp::from_unix_nanos(1_795_315_328_449_691_664),
+                    "protobuf line 1",
+                ),
+                Entry::new(
+                    Timestamp::from_unix_nanos(1_795_315_328_549_691_664),
+                    "with metadata",
+                )
+                .with_metadata("trace_id", "def456")
+                .with_metadata("pod", "p-1"),
                 Entry::new(Timestamp::from_unix_nanos(0), ""),
                 Entry::new(Timestamp::from_unix_nanos(-1), "before the epoch"),
             ],
@@ -440,7 +499,10 @@ mod tests {
                                 structured_metadata: e
                                     .structured_metadata
                                     .iter()
-                                    .map(|(name, value)| proto::LabelPairAdapter { name: name.clone(), value: value.clone() })
+                                    .map(|(name, value)| proto::LabelPairAdapter {
+                                        name: name.clone(),
+                                        value: value.clone(),
+                                    })
                                     .collect(),
                             }
                         })
@@ -458,7 +520,11 @@ mod tests {
 
     #[test]
     fn both_encodings_round_trip() {
-        for encoding in [PushEncoding::Protobuf, PushEncoding::Json { gzip: false }, PushEncoding::Json { gzip: true }] {
+        for encoding in [
+            PushEncoding::Protobuf,
+            PushEncoding::Json { gzip: false },
+            PushEncoding::Json { gzip: true },
+        ] {
             let enc = encode_push(&sample(), encoding);
             let back = decode_push(&enc.body, enc.content_type, enc.content_encoding).unwrap();
             assert_eq!(back, sample(), "{encoding:?}");
@@ -468,8 +534,14 @@ mod tests {
     #[test]
     fn json_timestamps_are_strings() {
         let json = String::from_utf8(encode_json(&sample())).unwrap();
-        assert!(json.contains(r#"["1795315328449691664","protobuf line 1"]"#), "{json}");
-        assert!(json.contains(r#"{"trace_id":"def456","pod":"p-1"}"#), "{json}");
+        assert!(
+            json.contains(r#"["1795315328449691664","protobuf line 1"]"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#"{"trace_id":"def456","pod":"p-1"}"#),
+            "{json}"
+        );
     }
 
     #[test]

@@ -30,13 +30,19 @@ impl Timestamp {
     }
 
     /// This time plus `d` (saturating).
-    pub fn add(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// This time minus `d` (saturating).
-    pub fn sub(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
+    pub fn minus(self, d: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
     }
 }
 
@@ -44,7 +50,9 @@ impl From<SystemTime> for Timestamp {
     fn from(t: SystemTime) -> Timestamp {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
-            Err(before) => Timestamp(-i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX)),
+            Err(before) => {
+                Timestamp(-i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX))
+            }
         }
     }
 }
@@ -63,7 +71,11 @@ pub struct Entry {
 impl Entry {
     /// An entry without structured metadata.
     pub fn new(timestamp: Timestamp, line: impl Into<String>) -> Entry {
-        Entry { timestamp, line: line.into(), structured_metadata: Vec::new() }
+        Entry {
+            timestamp,
+            line: line.into(),
+            structured_metadata: Vec::new(),
+        }
     }
 
     /// Adds one structured-metadata pair.
@@ -74,7 +86,12 @@ impl Entry {
 
     /// The size Loki counts against its rate limits: line plus metadata names and values.
     pub fn size(&self) -> usize {
-        self.line.len() + self.structured_metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        self.line.len()
+            + self
+                .structured_metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 }
 

@@ -151,7 +151,10 @@ impl Error {
     }
 
     pub(crate) fn config(reason: impl Into<String>) -> Error {
-        Error::Config { reason: reason.into(), source: None }
+        Error::Config {
+            reason: reason.into(),
+            source: None,
+        }
     }
 
     pub(crate) fn decode(endpoint: &str, reason: impl Into<String>, body: &[u8]) -> Error {
@@ -184,15 +187,30 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "call {}: loki answered {} ({:?}): {}", self.endpoint, self.status, self.kind, self.message)
+        write!(
+            f,
+            "call {}: loki answered {} ({:?}): {}",
+            self.endpoint, self.status, self.kind, self.message
+        )
     }
 }
 
 impl ApiError {
-    pub(crate) fn new(status: u16, endpoint: &str, body: &[u8], retry_after: Option<Duration>) -> ApiError {
+    pub(crate) fn new(
+        status: u16,
+        endpoint: &str,
+        body: &[u8],
+        retry_after: Option<Duration>,
+    ) -> ApiError {
         let message = String::from_utf8_lossy(body).trim_end().to_owned();
         let kind = ErrorKind::classify(status, &message);
-        ApiError { status, endpoint: endpoint.to_owned(), kind, message, retry_after }
+        ApiError {
+            status,
+            endpoint: endpoint.to_owned(),
+            kind,
+            message,
+            retry_after,
+        }
     }
 
     /// The HTTP status code.
@@ -316,7 +334,10 @@ impl ErrorKind {
             ErrorKind::LabelValueTooLong
         } else if has("structured metadata") {
             ErrorKind::StructuredMetadata
-        } else if has("couldn't parse labels") || has("invalid labels") || has("error parsing labels") {
+        } else if has("couldn't parse labels")
+            || has("invalid labels")
+            || has("error parsing labels")
+        {
             ErrorKind::InvalidLabels
         } else if has("at least one valid stream") {
             ErrorKind::EmptyRequest
@@ -331,7 +352,8 @@ impl ErrorKind {
             ErrorKind::QueryParse
         } else if has("limit exceeded") || has("limit per query") || has("query length") {
             ErrorKind::QueryLimit
-        } else if has("parameter") || has("timestamp must not be before") || has("invalid duration") {
+        } else if has("parameter") || has("timestamp must not be before") || has("invalid duration")
+        {
             ErrorKind::BadParameter
         } else if status == 503 && has("not ready") {
             ErrorKind::NotReady
@@ -372,9 +394,15 @@ mod tests {
 
     #[test]
     fn oversize_500_is_not_retryable_but_other_5xx_are() {
-        let big = ApiError::new(500, "/loki/api/v1/push", b"grpc: received message larger than max (1 vs. 0)", None);
+        let big = ApiError::new(
+            500,
+            "/loki/api/v1/push",
+            b"grpc: received message larger than max (1 vs. 0)",
+            None,
+        );
         assert!(!big.is_retryable());
-        let bad_gateway = ApiError::new(502, "/loki/api/v1/push", b"<html>bad gateway</html>", None);
+        let bad_gateway =
+            ApiError::new(502, "/loki/api/v1/push", b"<html>bad gateway</html>", None);
         assert!(bad_gateway.is_retryable());
         let bad = ApiError::new(400, "/loki/api/v1/push", b"EOF", None);
         assert!(!bad.is_retryable());

@@ -19,9 +19,22 @@ pub struct LabelLimits {
     pub max_value_len: usize,
 }
 
+impl LabelLimits {
+    /// No limits: for reading label sets someone else wrote, where limits are the server's business.
+    pub const UNBOUNDED: LabelLimits = LabelLimits {
+        max_names: usize::MAX,
+        max_name_len: usize::MAX,
+        max_value_len: usize::MAX,
+    };
+}
+
 impl Default for LabelLimits {
     fn default() -> Self {
-        LabelLimits { max_names: 15, max_name_len: 1024, max_value_len: 2048 }
+        LabelLimits {
+            max_names: 15,
+            max_name_len: 1024,
+            max_value_len: 2048,
+        }
     }
 }
 
@@ -44,7 +57,10 @@ impl LabelSet {
     }
 
     /// Builds a label set, checking the given limits.
-    pub fn with_limits<K, V>(pairs: impl IntoIterator<Item = (K, V)>, limits: LabelLimits) -> Result<LabelSet, Error>
+    pub fn with_limits<K, V>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+        limits: LabelLimits,
+    ) -> Result<LabelSet, Error>
     where
         K: Into<String>,
         V: Into<String>,
@@ -56,23 +72,36 @@ impl LabelSet {
             validate_name(&name, limits.max_name_len)?;
             if value.is_empty() {
                 // Loki drops empty-valued labels, which would silently change the stream identity.
-                return Err(Error::InvalidLabelValue { name, reason: "value is empty".into() });
+                return Err(Error::InvalidLabelValue {
+                    name,
+                    reason: "value is empty".into(),
+                });
             }
             if value.len() > limits.max_value_len {
                 return Err(Error::InvalidLabelValue {
                     name,
-                    reason: format!("value is {} bytes; the limit is {}", value.len(), limits.max_value_len),
+                    reason: format!(
+                        "value is {} bytes; the limit is {}",
+                        value.len(),
+                        limits.max_value_len
+                    ),
                 });
             }
             if labels.insert(name.clone(), value).is_some() {
-                return Err(Error::InvalidLabelName { name, reason: "name appears twice".into() });
+                return Err(Error::InvalidLabelName {
+                    name,
+                    reason: "name appears twice".into(),
+                });
             }
         }
         if labels.is_empty() {
             return Err(Error::EmptyLabelSet);
         }
         if labels.len() > limits.max_names {
-            return Err(Error::TooManyLabels { count: labels.len(), limit: limits.max_names });
+            return Err(Error::TooManyLabels {
+                count: labels.len(),
+                limit: limits.max_names,
+            });
         }
         Ok(LabelSet { labels })
     }
@@ -80,7 +109,7 @@ impl LabelSet {
     /// Parses Loki's text form, `{name="value", …}`, as found in push requests and error messages.
     pub fn parse(text: &str) -> Result<LabelSet, Error> {
         let pairs = parse_label_pairs(text)?;
-        LabelSet::with_limits(pairs, LabelLimits { max_names: usize::MAX, max_name_len: usize::MAX, max_value_len: usize::MAX })
+        LabelSet::with_limits(pairs, LabelLimits::UNBOUNDED)
     }
 
     /// The value of one label.
@@ -105,7 +134,9 @@ impl LabelSet {
 
     /// Whether every label of `self` appears with the same value in `other`.
     pub fn is_subset_of(&self, other: &LabelSet) -> bool {
-        self.labels.iter().all(|(k, v)| other.labels.get(k) == Some(v))
+        self.labels
+            .iter()
+            .all(|(k, v)| other.labels.get(k) == Some(v))
     }
 
     /// The exact-match stream selector, `{a="x", b="y"}`, with values escaped.
@@ -135,19 +166,32 @@ impl fmt::Display for LabelSet {
 
 /// Checks a label name against Loki's rule `[a-zA-Z_][a-zA-Z0-9_]*` and a length limit.
 pub(crate) fn validate_name(name: &str, max_len: usize) -> Result<(), Error> {
-    let bad = |reason: &str| Err(Error::InvalidLabelName { name: name.to_owned(), reason: reason.to_owned() });
+    let bad = |reason: &str| {
+        Err(Error::InvalidLabelName {
+            name: name.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
     let mut bytes = name.bytes();
     match bytes.next() {
         None => return bad("name is empty"),
         Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
         Some(_) => return bad("must start with a letter or '_'"),
     }
-    if let Some(pos) = name.bytes().position(|b| !(b.is_ascii_alphanumeric() || b == b'_')) {
+    if let Some(pos) = name
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+    {
         let ch = name[pos..].chars().next().unwrap_or('?');
-        return bad(&format!("character {ch:?} at byte {pos} is not a letter, digit or '_'"));
+        return bad(&format!(
+            "character {ch:?} at byte {pos} is not a letter, digit or '_'"
+        ));
     }
     if name.len() > max_len {
-        return bad(&format!("name is {} bytes; the limit is {max_len}", name.len()));
+        return bad(&format!(
+            "name is {} bytes; the limit is {max_len}",
+            name.len()
+        ));
     }
     Ok(())
 }
@@ -179,7 +223,10 @@ pub fn quote(value: &str) -> String {
 /// Reverses [`quote`], and accepts every escape Go's `strconv.Unquote` accepts in a
 /// double-quoted literal (or a backquoted raw literal).
 pub fn unquote(literal: &str) -> Result<String, Error> {
-    let mut parser = Parser { text: literal, pos: 0 };
+    let mut parser = Parser {
+        text: literal,
+        pos: 0,
+    };
     let value = parser.string()?;
     parser.skip_ws();
     if parser.pos != literal.len() {
@@ -226,7 +273,10 @@ pub(crate) struct Parser<'a> {
 
 impl Parser<'_> {
     pub(crate) fn error(&self, reason: &str) -> Error {
-        Error::InvalidSelector { offset: self.pos, reason: reason.to_owned() }
+        Error::InvalidSelector {
+            offset: self.pos,
+            reason: reason.to_owned(),
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -333,7 +383,8 @@ impl Parser<'_> {
         let Some(hex) = self.text.get(start..end) else {
             return Err(self.error("escape is cut short"));
         };
-        let code = u32::from_str_radix(hex, radix).map_err(|_| self.error("escape has a bad digit"))?;
+        let code =
+            u32::from_str_radix(hex, radix).map_err(|_| self.error("escape has a bad digit"))?;
         self.pos = end;
         if ch == 'x' || radix == 8 {
             // Go writes \x and octal escapes as raw bytes; only ASCII ones form valid UTF-8 alone.
@@ -369,24 +420,51 @@ mod tests {
     #[test]
     fn refuses_bad_names_with_position() {
         let err = LabelSet::new([("bad-name", "v")]).unwrap_err();
-        assert_eq!(err.to_string(), r#"invalid label name "bad-name": character '-' at byte 3 is not a letter, digit or '_'"#);
-        assert!(matches!(LabelSet::new([("1x", "v")]), Err(Error::InvalidLabelName { .. })));
-        assert!(matches!(LabelSet::new([("", "v")]), Err(Error::InvalidLabelName { .. })));
+        assert_eq!(
+            err.to_string(),
+            r#"invalid label name "bad-name": character '-' at byte 3 is not a letter, digit or '_'"#
+        );
+        assert!(matches!(
+            LabelSet::new([("1x", "v")]),
+            Err(Error::InvalidLabelName { .. })
+        ));
+        assert!(matches!(
+            LabelSet::new([("", "v")]),
+            Err(Error::InvalidLabelName { .. })
+        ));
     }
 
     #[test]
     fn enforces_limits() {
         let many: Vec<_> = (0..16).map(|i| (format!("l{i}"), "v".to_owned())).collect();
-        assert!(matches!(LabelSet::new(many), Err(Error::TooManyLabels { count: 16, limit: 15 })));
+        assert!(matches!(
+            LabelSet::new(many),
+            Err(Error::TooManyLabels {
+                count: 16,
+                limit: 15
+            })
+        ));
         let long = "v".repeat(2049);
-        assert!(matches!(LabelSet::new([("big", long)]), Err(Error::InvalidLabelValue { .. })));
-        assert!(matches!(LabelSet::new([("empty", "")]), Err(Error::InvalidLabelValue { .. })));
-        assert!(matches!(LabelSet::new(Vec::<(String, String)>::new()), Err(Error::EmptyLabelSet)));
+        assert!(matches!(
+            LabelSet::new([("big", long)]),
+            Err(Error::InvalidLabelValue { .. })
+        ));
+        assert!(matches!(
+            LabelSet::new([("empty", "")]),
+            Err(Error::InvalidLabelValue { .. })
+        ));
+        assert!(matches!(
+            LabelSet::new(Vec::<(String, String)>::new()),
+            Err(Error::EmptyLabelSet)
+        ));
     }
 
     #[test]
     fn unquote_accepts_go_escapes() {
-        assert_eq!(unquote(r#""a\x41\u00e9\U0001F600\101\t""#).unwrap(), "aAé😀A\t");
+        assert_eq!(
+            unquote(r#""a\x41\u00e9\U0001F600\101\t""#).unwrap(),
+            "aAé😀A\t"
+        );
         assert_eq!(unquote("`raw \\n`").unwrap(), "raw \\n");
         assert!(unquote(r#""\q""#).is_err());
         assert!(unquote(r#""open"#).is_err());

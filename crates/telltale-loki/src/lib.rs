@@ -37,7 +37,7 @@
 //!
 //! let query = Selector::from(&labels).logs();
 //! let streams = client
-//!     .read_all(&query, now.sub(std::time::Duration::from_secs(60)), Timestamp::now(), Direction::Forward, 1000)
+//!     .read_all(&query, now.minus(std::time::Duration::from_secs(60)), Timestamp::now(), Direction::Forward, 1000)
 //!     .await?;
 //! assert_eq!(streams[0].entries[0].line, "hello");
 //! # Ok(()) }
@@ -67,6 +67,8 @@ mod client;
 mod encode;
 mod entry;
 mod error;
+#[cfg(test)]
+mod fixture_tests;
 mod labels;
 mod logql;
 mod push;
@@ -84,8 +86,9 @@ pub use crate::labels::{quote, unquote, LabelLimits, LabelSet};
 pub use crate::logql::{LogQuery, MatchOp, MetricQuery, Selector};
 pub use crate::push::{EntryOutcome, EntryStatus, PushReport};
 pub use crate::query::{
-    decode_query_response, merge_streams, BuildInfo, ChunkStats, Direction, IndexStats, IngesterStats, QuerierStats, QueryResponse,
-    QueryResult, QueryStats, RangeQuery, Sample, Series, StatsSummary, StoreStats, VolumeOptions,
+    decode_query_response, merge_streams, BuildInfo, ChunkStats, Direction, IndexStats,
+    IngesterStats, QuerierStats, QueryResponse, QueryResult, QueryStats, RangeQuery, Sample,
+    Series, StatsSummary, StoreStats, VolumeOptions,
 };
 pub use crate::server_config::{Limits, ServerConfig, StreamRetention};
 pub use crate::tail::{DroppedEntry, Tail, TailFrame, TailOptions};

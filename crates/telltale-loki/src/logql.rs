@@ -76,13 +76,19 @@ impl Selector {
 
     /// Starts a log query over this selector.
     pub fn logs(self) -> LogQuery {
-        LogQuery { selector: self, stages: Vec::new() }
+        LogQuery {
+            selector: self,
+            stages: Vec::new(),
+        }
     }
 }
 
 impl From<&LabelSet> for Selector {
     fn from(set: &LabelSet) -> Selector {
-        let matchers = set.iter().map(|(k, v)| (k.to_owned(), MatchOp::Eq, v.to_owned())).collect();
+        let matchers = set
+            .iter()
+            .map(|(k, v)| (k.to_owned(), MatchOp::Eq, v.to_owned()))
+            .collect();
         Selector { matchers }
     }
 }
@@ -189,7 +195,11 @@ impl MetricQuery {
         if labels.is_empty() {
             return Ok(MetricQuery(format!("sum ({})", self.0)));
         }
-        Ok(MetricQuery(format!("sum by ({}) ({})", labels.join(", "), self.0)))
+        Ok(MetricQuery(format!(
+            "sum by ({}) ({})",
+            labels.join(", "),
+            self.0
+        )))
     }
 }
 
@@ -205,11 +215,11 @@ fn duration(d: Duration) -> String {
     if ms == 0 {
         return "1ms".to_owned();
     }
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -239,14 +249,28 @@ mod tests {
     #[test]
     fn metric_queries_render() {
         let q = Selector::new().eq("job", "x").unwrap().logs();
-        let m = q.count_over_time(Duration::from_secs(300)).sum_by(&["env"]).unwrap();
-        assert_eq!(m.to_string(), r#"sum by (env) (count_over_time({job="x"} [5m]))"#);
-        assert_eq!(q.rate(Duration::from_millis(1500)).to_string(), r#"rate({job="x"} [1500ms])"#);
+        let m = q
+            .count_over_time(Duration::from_secs(300))
+            .sum_by(&["env"])
+            .unwrap();
+        assert_eq!(
+            m.to_string(),
+            r#"sum by (env) (count_over_time({job="x"} [5m]))"#
+        );
+        assert_eq!(
+            q.rate(Duration::from_millis(1500)).to_string(),
+            r#"rate({job="x"} [1500ms])"#
+        );
     }
 
     #[test]
     fn refuses_bad_label_names() {
         assert!(Selector::new().eq("a-b", "x").is_err());
-        assert!(Selector::new().eq("ok", "x").unwrap().logs().label("9", MatchOp::Eq, "v").is_err());
+        assert!(Selector::new()
+            .eq("ok", "x")
+            .unwrap()
+            .logs()
+            .label("9", MatchOp::Eq, "v")
+            .is_err());
     }
 }

@@ -129,9 +129,9 @@ impl PushReport {
             .iter()
             .find_map(|o| match &o.status {
                 EntryStatus::Accepted => None,
-                EntryStatus::Rejected { reason, .. } | EntryStatus::NotSent { reason } | EntryStatus::Unknown { reason } => {
-                    Some(reason.clone())
-                }
+                EntryStatus::Rejected { reason, .. }
+                | EntryStatus::NotSent { reason }
+                | EntryStatus::Unknown { reason } => Some(reason.clone()),
             })
             .unwrap_or_default();
         Err(Error::Rejected {
@@ -177,13 +177,20 @@ impl Client {
         let mut merged: HashMap<&LabelSet, usize> = HashMap::new();
         for (stream_idx, stream) in streams.iter().enumerate() {
             let slot = *merged.entry(&stream.labels).or_insert_with(|| {
-                to_send.push(Stream { labels: stream.labels.clone(), entries: Vec::new() });
+                to_send.push(Stream {
+                    labels: stream.labels.clone(),
+                    entries: Vec::new(),
+                });
                 origin.push(Vec::new());
                 to_send.len() - 1
             });
             for (entry_idx, entry) in stream.entries.iter().enumerate() {
                 if let Some(reason) = self.refuse_locally(entry) {
-                    outcomes.push(EntryOutcome { stream: stream_idx, entry: entry_idx, status: EntryStatus::NotSent { reason } });
+                    outcomes.push(EntryOutcome {
+                        stream: stream_idx,
+                        entry: entry_idx,
+                        status: EntryStatus::NotSent { reason },
+                    });
                     continue;
                 }
                 to_send[slot].entries.push(entry.clone());
@@ -192,7 +199,10 @@ impl Client {
         }
         to_send.retain(|s| !s.entries.is_empty());
         origin.retain(|o| !o.is_empty());
-        let mut report = PushReport { outcomes, ..PushReport::default() };
+        let mut report = PushReport {
+            outcomes,
+            ..PushReport::default()
+        };
         if to_send.is_empty() {
             sort_outcomes(&mut report.outcomes);
             return Ok(report);
@@ -200,9 +210,16 @@ impl Client {
 
         let encoded = encode_push(&to_send, self.inner.encoding);
         report.request_bytes = encoded.body.len();
-        let body = Body { bytes: &encoded.body, content_type: encoded.content_type, content_encoding: encoded.content_encoding };
+        let body = Body {
+            bytes: &encoded.body,
+            content_type: encoded.content_type,
+            content_encoding: encoded.content_encoding,
+        };
         let statuses: Vec<Vec<EntryStatus>> = match self.call_counting(&body, &mut report).await {
-            Ok(()) => to_send.iter().map(|s| vec![EntryStatus::Accepted; s.entries.len()]).collect(),
+            Ok(()) => to_send
+                .iter()
+                .map(|s| vec![EntryStatus::Accepted; s.entries.len()])
+                .collect(),
             Err(Error::Api(api)) if api.status() == 400 => {
                 report.http_status = Some(400);
                 attribute_rejections(&to_send, api.message())
@@ -211,19 +228,47 @@ impl Client {
             Err(Error::Api(api)) if api.kind() == ErrorKind::RateLimited => {
                 report.http_status = Some(api.status());
                 let reason = api.message().to_owned();
-                to_send.iter().map(|s| vec![EntryStatus::Rejected { kind: ErrorKind::RateLimited, reason: reason.clone() }; s.entries.len()]).collect()
+                to_send
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            EntryStatus::Rejected {
+                                kind: ErrorKind::RateLimited,
+                                reason: reason.clone()
+                            };
+                            s.entries.len()
+                        ]
+                    })
+                    .collect()
             }
             Err(err) if err.is_retryable() => {
                 report.http_status = err.api().map(|a| a.status());
-                let reason = format!("request failed after {} attempts, Loki may or may not have stored it: {err}", report.attempts);
-                to_send.iter().map(|s| vec![EntryStatus::Unknown { reason: reason.clone() }; s.entries.len()]).collect()
+                let reason = format!(
+                    "request failed after {} attempts, Loki may or may not have stored it: {err}",
+                    report.attempts
+                );
+                to_send
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            EntryStatus::Unknown {
+                                reason: reason.clone()
+                            };
+                            s.entries.len()
+                        ]
+                    })
+                    .collect()
             }
             Err(err) => return Err(err),
         };
         for (slot, stream_statuses) in statuses.into_iter().enumerate() {
             for (pos, status) in stream_statuses.into_iter().enumerate() {
                 let (stream, entry) = origin[slot][pos];
-                report.outcomes.push(EntryOutcome { stream, entry, status });
+                report.outcomes.push(EntryOutcome {
+                    stream,
+                    entry,
+                    status,
+                });
             }
         }
         sort_outcomes(&mut report.outcomes);
@@ -236,7 +281,10 @@ impl Client {
         let started = std::time::Instant::now();
         loop {
             report.attempts += 1;
-            let err = match self.exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[]).await {
+            let err = match self
+                .exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[])
+                .await
+            {
                 Ok(answer) => {
                     report.http_status = Some(answer.status);
                     return Ok(());
@@ -257,19 +305,27 @@ impl Client {
     fn refuse_locally(&self, entry: &crate::Entry) -> Option<String> {
         if let Some(max) = self.inner.max_line_size {
             if entry.line.len() > max {
-                return Some(format!("line is {} bytes; max_line_size is {max}", entry.line.len()));
+                return Some(format!(
+                    "line is {} bytes; max_line_size is {max}",
+                    entry.line.len()
+                ));
             }
         }
         let limits = self.inner.label_limits;
         for (idx, (name, value)) in entry.structured_metadata.iter().enumerate() {
-            if entry.structured_metadata[..idx].iter().any(|(earlier, _)| earlier == name) {
+            if entry.structured_metadata[..idx]
+                .iter()
+                .any(|(earlier, _)| earlier == name)
+            {
                 // Loki keeps structured metadata as a label set; a repeated name would lose a value.
                 return Some(format!("structured metadata name {name:?} appears twice"));
             }
             if let Err(err) = crate::labels::validate_name(name, limits.max_name_len) {
                 return Some(format!("structured metadata: {err}"));
             }
-            if matches!(self.inner.encoding, PushEncoding::Json { .. }) && value.chars().any(|c| c == '"' || c == '\\' || c < ' ') {
+            if matches!(self.inner.encoding, PushEncoding::Json { .. })
+                && value.chars().any(|c| c == '"' || c == '\\' || c < ' ')
+            {
                 // Loki's JSON decoder keeps structured-metadata strings in their escaped form, so
                 // `a"b` would be stored as `a\"b` (seen on 3.5.12; fixtures/loki/README.md).
                 return Some(format!(
@@ -277,7 +333,11 @@ impl Client {
                 ));
             }
             if value.len() > limits.max_value_len {
-                return Some(format!("structured metadata {name:?} is {} bytes; the limit is {}", value.len(), limits.max_value_len));
+                return Some(format!(
+                    "structured metadata {name:?} is {} bytes; the limit is {}",
+                    value.len(),
+                    limits.max_value_len
+                ));
             }
         }
         None
@@ -307,7 +367,8 @@ enum Named {
 /// message could not be read, in which case they are `Unknown`.
 pub(crate) fn attribute_rejections(sent: &[Stream], body: &str) -> Vec<Vec<EntryStatus>> {
     let kind_of = |line: &str| crate::error::ApiError::new(400, "", line.as_bytes(), None).kind();
-    let mut statuses: Vec<Vec<Option<EntryStatus>>> = sent.iter().map(|s| vec![None; s.entries.len()]).collect();
+    let mut statuses: Vec<Vec<Option<EntryStatus>>> =
+        sent.iter().map(|s| vec![None; s.entries.len()]).collect();
     let mut unreadable: Vec<String> = Vec::new();
     let mut ignored_counts: Vec<(usize, usize, String)> = Vec::new();
     let mut pending_ingester_lines: Vec<(Named, String)> = Vec::new();
@@ -336,12 +397,17 @@ pub(crate) fn attribute_rejections(sent: &[Stream], body: &str) -> Vec<Vec<Entry
             unreadable.push(line.to_owned());
             continue;
         };
-        let reject = |reason: &str| EntryStatus::Rejected { kind: kind_of(reason), reason: reason.to_owned() };
+        let reject = |reason: &str| EntryStatus::Rejected {
+            kind: kind_of(reason),
+            reason: reason.to_owned(),
+        };
         let candidates: Vec<usize> = match named {
-            Named::Second { second, .. } => {
-                (0..sent[idx].entries.len()).filter(|&i| sent[idx].entries[i].timestamp.unix_seconds() == second).collect()
-            }
-            Named::LineLength { len, .. } => (0..sent[idx].entries.len()).filter(|&i| sent[idx].entries[i].line.len() == len).collect(),
+            Named::Second { second, .. } => (0..sent[idx].entries.len())
+                .filter(|&i| sent[idx].entries[i].timestamp.unix_seconds() == second)
+                .collect(),
+            Named::LineLength { len, .. } => (0..sent[idx].entries.len())
+                .filter(|&i| sent[idx].entries[i].line.len() == len)
+                .collect(),
             Named::WholeStream { .. } => {
                 for status in statuses[idx].iter_mut() {
                     *status = Some(reject(line));
@@ -352,8 +418,10 @@ pub(crate) fn attribute_rejections(sent: &[Stream], body: &str) -> Vec<Vec<Entry
                 let mut listed = 0;
                 for (pending, pending_line) in pending_ingester_lines.drain(..) {
                     if let Named::Exact { ns, .. } = pending {
-                        let hit = (0..sent[idx].entries.len())
-                            .find(|&i| statuses[idx][i].is_none() && sent[idx].entries[i].timestamp.unix_nanos() == ns);
+                        let hit = (0..sent[idx].entries.len()).find(|&i| {
+                            statuses[idx][i].is_none()
+                                && sent[idx].entries[i].timestamp.unix_nanos() == ns
+                        });
                         if let Some(i) = hit {
                             statuses[idx][i] = Some(reject(&pending_line));
                             listed += 1;
@@ -368,14 +436,20 @@ pub(crate) fn attribute_rejections(sent: &[Stream], body: &str) -> Vec<Vec<Entry
             }
             Named::Exact { .. } => unreachable!("held above"),
         };
-        match groups.iter_mut().find(|(i, c, _, _)| *i == idx && *c == candidates) {
+        match groups
+            .iter_mut()
+            .find(|(i, c, _, _)| *i == idx && *c == candidates)
+        {
             Some(group) => group.2 += 1,
             None => groups.push((idx, candidates, 1, line.to_owned())),
         }
     }
     for (idx, candidates, named, line) in groups {
         let status = if named >= candidates.len() {
-            EntryStatus::Rejected { kind: kind_of(&line), reason: line }
+            EntryStatus::Rejected {
+                kind: kind_of(&line),
+                reason: line,
+            }
         } else {
             EntryStatus::Unknown {
                 reason: format!("Loki rejected {named} of the {} entries its message fits, without saying which: {line}", candidates.len()),
@@ -391,14 +465,37 @@ pub(crate) fn attribute_rejections(sent: &[Stream], body: &str) -> Vec<Vec<Entry
     // A 400 that names no entry at all is a request-level refusal (unparsable labels or body).
     let none_named = statuses.iter().flatten().all(Option::is_none) && ignored_counts.is_empty();
     let whole_kind = kind_of(body);
-    if none_named && matches!(whole_kind, ErrorKind::InvalidLabels | ErrorKind::MalformedBody | ErrorKind::EmptyRequest) {
+    if none_named
+        && matches!(
+            whole_kind,
+            ErrorKind::InvalidLabels | ErrorKind::MalformedBody | ErrorKind::EmptyRequest
+        )
+    {
         let reason = body.trim_end().to_owned();
-        return sent.iter().map(|s| vec![EntryStatus::Rejected { kind: whole_kind, reason: reason.clone() }; s.entries.len()]).collect();
+        return sent
+            .iter()
+            .map(|s| {
+                vec![
+                    EntryStatus::Rejected {
+                        kind: whole_kind,
+                        reason: reason.clone()
+                    };
+                    s.entries.len()
+                ]
+            })
+            .collect();
     }
 
     let unknown_streams: Vec<(usize, String)> = ignored_counts
         .into_iter()
-        .map(|(idx, missing, line)| (idx, format!("Loki ignored {missing} more entries of this stream than it listed: {line}")))
+        .map(|(idx, missing, line)| {
+            (
+                idx,
+                format!(
+                    "Loki ignored {missing} more entries of this stream than it listed: {line}"
+                ),
+            )
+        })
         .collect();
     statuses
         .into_iter()
@@ -435,9 +532,15 @@ fn parse_named(line: &str) -> Option<Named> {
     if let Some(rest) = line.strip_prefix("entry for stream '") {
         let (stream_text, tail) = rest.split_once("' has ")?;
         let stream = LabelSet::parse(stream_text).ok()?;
-        if let Some(ts) = tail.strip_prefix("timestamp too old: ").or_else(|| tail.strip_prefix("timestamp too new: ")) {
+        if let Some(ts) = tail
+            .strip_prefix("timestamp too old: ")
+            .or_else(|| tail.strip_prefix("timestamp too new: "))
+        {
             let ts = ts.split(',').next()?.trim();
-            return Some(Named::Second { stream, second: parse_rfc3339_seconds(ts)? });
+            return Some(Named::Second {
+                stream,
+                second: parse_rfc3339_seconds(ts)?,
+            });
         }
         return Some(Named::WholeStream { stream });
     }
@@ -449,19 +552,27 @@ fn parse_named(line: &str) -> Option<Named> {
     if let Some(rest) = line.strip_prefix("stream '") {
         // Label limits: `stream '{…}' has label value too long: …` and similar.
         let (stream_text, _) = rest.split_once("' has ")?;
-        return Some(Named::WholeStream { stream: LabelSet::parse(stream_text).ok()? });
+        return Some(Named::WholeStream {
+            stream: LabelSet::parse(stream_text).ok()?,
+        });
     }
     if let Some(rest) = line.strip_prefix("entry with timestamp ") {
         let (go_time, _) = rest.split_once(" ignored, reason: ")?;
         // The stream is named on the closing line; a placeholder keeps the shape.
         let placeholder = LabelSet::from_map_unchecked(BTreeMap::new());
-        return Some(Named::Exact { stream: placeholder, ns: parse_go_time(go_time)? });
+        return Some(Named::Exact {
+            stream: placeholder,
+            ns: parse_go_time(go_time)?,
+        });
     }
     if line.starts_with("user '") && line.contains("total ignored: ") {
         let counts = between(line, "total ignored: ", " for stream: ")?;
         let ignored = counts.split(" out of ").next()?.trim().parse().ok()?;
         let stream_text = line.split(" for stream: ").nth(1)?;
-        return Some(Named::IgnoredCount { stream: LabelSet::parse(stream_text.trim()).ok()?, ignored });
+        return Some(Named::IgnoredCount {
+            stream: LabelSet::parse(stream_text.trim()).ok()?,
+            ignored,
+        });
     }
     None
 }
@@ -470,7 +581,10 @@ fn match_stream(sent: &[Stream], named: &LabelSet) -> Option<usize> {
     // Loki adds `service_name` when a stream lacks one, so the named set may be a superset.
     sent.iter().position(|s| &s.labels == named).or_else(|| {
         sent.iter().position(|s| {
-            s.labels.is_subset_of(named) && named.iter().all(|(k, _)| s.labels.get(k).is_some() || k == "service_name")
+            s.labels.is_subset_of(named)
+                && named
+                    .iter()
+                    .all(|(k, _)| s.labels.get(k).is_some() || k == "service_name")
         })
     })
 }
@@ -535,35 +649,81 @@ mod tests {
     fn stream(labels: &[(&str, &str)], entries: &[(i64, &str)]) -> Stream {
         Stream::new(
             LabelSet::new(labels.iter().copied()).unwrap(),
-            entries.iter().map(|(ts, line)| Entry::new(Timestamp::from_unix_nanos(*ts), *line)).collect(),
+            entries
+                .iter()
+                .map(|(ts, line)| Entry::new(Timestamp::from_unix_nanos(*ts), *line))
+                .collect(),
         )
     }
 
     #[test]
     fn parses_time_forms() {
         assert_eq!(parse_rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_seconds("2026-11-14T02:42:09Z"), Some(1_794_624_129));
-        assert_eq!(parse_go_time("2026-11-22 00:42:09.249691664 +0000 UTC"), Some(1_795_308_129_249_691_664));
-        assert_eq!(parse_go_time("1970-01-01 00:00:01 +0000 UTC"), Some(1_000_000_000));
+        assert_eq!(
+            parse_rfc3339_seconds("2026-11-14T02:42:09Z"),
+            Some(1_794_624_129)
+        );
+        assert_eq!(
+            parse_go_time("2026-11-22 00:42:09.249691664 +0000 UTC"),
+            Some(1_795_308_129_249_691_664)
+        );
+        assert_eq!(
+            parse_go_time("1970-01-01 00:00:01 +0000 UTC"),
+            Some(1_000_000_000)
+        );
         assert_eq!(Timestamp::from_secs(2).unix_seconds(), 2);
     }
 
     #[test]
     fn partial_too_old_keeps_the_valid_entry() {
         // Recorded as 53-push-partial-valid-and-too-old.
-        let sent = [stream(&[("env", "partial"), ("job", "reftest")], &[(1_794_624_129_000_000_000, "old"), (1_795_315_329_000_000_000, "new")])];
+        let sent = [stream(
+            &[("env", "partial"), ("job", "reftest")],
+            &[
+                (1_794_624_129_000_000_000, "old"),
+                (1_795_315_329_000_000_000, "new"),
+            ],
+        )];
         let body = "entry for stream '{env=\"partial\", job=\"reftest\", service_name=\"reftest\"}' has timestamp too old: 2026-11-14T02:42:09Z, oldest acceptable timestamp is: 2026-11-15T02:42:14Z\n";
         let got = attribute_rejections(&sent, body);
-        assert!(matches!(&got[0][0], EntryStatus::Rejected { kind: ErrorKind::TooOld, .. }), "{got:?}");
+        assert!(
+            matches!(
+                &got[0][0],
+                EntryStatus::Rejected {
+                    kind: ErrorKind::TooOld,
+                    ..
+                }
+            ),
+            "{got:?}"
+        );
         assert_eq!(got[0][1], EntryStatus::Accepted);
     }
 
     #[test]
     fn ingester_out_of_order_lines_name_exact_entries() {
-        let sent = [stream(&[("env", "dev"), ("job", "reftest"), ("service_name", "ref-svc")], &[(1_795_308_129_249_691_664, "late"), (1_795_315_329_000_000_000, "ok")])];
+        let sent = [stream(
+            &[
+                ("env", "dev"),
+                ("job", "reftest"),
+                ("service_name", "ref-svc"),
+            ],
+            &[
+                (1_795_308_129_249_691_664, "late"),
+                (1_795_315_329_000_000_000, "ok"),
+            ],
+        )];
         let body = "entry with timestamp 2026-11-22 00:42:09.249691664 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2026-11-22T00:42:09Z, oldest acceptable timestamp is: 2026-11-22T01:42:08Z',\nuser 'fake', total ignored: 1 out of 2 for stream: {env=\"dev\", job=\"reftest\", service_name=\"ref-svc\"}";
         let got = attribute_rejections(&sent, body);
-        assert!(matches!(&got[0][0], EntryStatus::Rejected { kind: ErrorKind::TooFarBehind, .. }), "{got:?}");
+        assert!(
+            matches!(
+                &got[0][0],
+                EntryStatus::Rejected {
+                    kind: ErrorKind::TooFarBehind,
+                    ..
+                }
+            ),
+            "{got:?}"
+        );
         assert_eq!(got[0][1], EntryStatus::Accepted);
     }
 
@@ -580,14 +740,29 @@ mod tests {
     #[test]
     fn line_too_long_and_label_limits() {
         let sent = [
-            stream(&[("env", "long"), ("job", "reftest")], &[(1, "short"), (2, "xxxxxxxxxx")]),
+            stream(
+                &[("env", "long"), ("job", "reftest")],
+                &[(1, "short"), (2, "xxxxxxxxxx")],
+            ),
             stream(&[("big", "v"), ("job", "y")], &[(3, "a")]),
         ];
         let body = "max entry size '8' bytes exceeded for stream '{env=\"long\", job=\"reftest\", service_name=\"reftest\"}' while adding an entry with length '10' bytes\nstream '{big=\"v\", job=\"y\", service_name=\"y\"}' has label value too long: 1";
         let got = attribute_rejections(&sent, body);
         assert_eq!(got[0][0], EntryStatus::Accepted);
-        assert!(matches!(&got[0][1], EntryStatus::Rejected { kind: ErrorKind::LineTooLong, .. }));
-        assert!(matches!(&got[1][0], EntryStatus::Rejected { kind: ErrorKind::LabelValueTooLong, .. }));
+        assert!(matches!(
+            &got[0][1],
+            EntryStatus::Rejected {
+                kind: ErrorKind::LineTooLong,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &got[1][0],
+            EntryStatus::Rejected {
+                kind: ErrorKind::LabelValueTooLong,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -601,7 +776,16 @@ mod tests {
     fn whole_request_parse_error_rejects_everything() {
         let sent = [stream(&[("job", "x")], &[(1, "a"), (2, "b")])];
         let got = attribute_rejections(&sent, "couldn't parse labels: 1:6: parse error");
-        assert!(got[0].iter().all(|s| matches!(s, EntryStatus::Rejected { kind: ErrorKind::InvalidLabels, .. })), "{got:?}");
+        assert!(
+            got[0].iter().all(|s| matches!(
+                s,
+                EntryStatus::Rejected {
+                    kind: ErrorKind::InvalidLabels,
+                    ..
+                }
+            )),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -609,9 +793,23 @@ mod tests {
         let sent = [stream(&[("job", "x")], &[(1, "a"), (2, "b")])];
         let body = "entry for stream '{job=\"x\", service_name=\"x\"}' has timestamp too old: 1970-01-01T00:00:00Z, oldest acceptable timestamp is: 2026-11-15T02:42:14Z";
         let got = attribute_rejections(&sent, body);
-        assert!(got[0].iter().all(|s| matches!(s, EntryStatus::Unknown { .. })), "{got:?}");
+        assert!(
+            got[0]
+                .iter()
+                .all(|s| matches!(s, EntryStatus::Unknown { .. })),
+            "{got:?}"
+        );
         let two = format!("{body}\n{body}");
         let got = attribute_rejections(&sent, &two);
-        assert!(got[0].iter().all(|s| matches!(s, EntryStatus::Rejected { kind: ErrorKind::TooOld, .. })), "{got:?}");
+        assert!(
+            got[0].iter().all(|s| matches!(
+                s,
+                EntryStatus::Rejected {
+                    kind: ErrorKind::TooOld,
+                    ..
+                }
+            )),
+            "{got:?}"
+        );
     }
 }

@@ -54,7 +54,15 @@ pub struct RangeQuery {
 impl RangeQuery {
     /// A range query with Loki's defaults for everything else.
     pub fn new(query: impl ToString, start: Timestamp, end: Timestamp) -> RangeQuery {
-        RangeQuery { query: query.to_string(), start, end, limit: None, direction: Direction::default(), step: None, interval: None }
+        RangeQuery {
+            query: query.to_string(),
+            start,
+            end,
+            limit: None,
+            direction: Direction::default(),
+            step: None,
+            interval: None,
+        }
     }
 
     /// Sets the entry limit.
@@ -150,7 +158,9 @@ impl QueryResult {
 
     /// Entries across all streams.
     pub fn entry_count(&self) -> usize {
-        self.streams().map(|s| s.iter().map(|s| s.entries.len()).sum()).unwrap_or(0)
+        self.streams()
+            .map(|s| s.iter().map(|s| s.entries.len()).sum())
+            .unwrap_or(0)
     }
 }
 
@@ -352,7 +362,10 @@ struct WireCategories {
     parsed: BTreeMap<String, String>,
 }
 
-pub(crate) fn decode_stream_values(labels: BTreeMap<String, String>, values: Vec<Vec<serde_json::Value>>) -> Option<ReadStream> {
+pub(crate) fn decode_stream_values(
+    labels: BTreeMap<String, String>,
+    values: Vec<Vec<serde_json::Value>>,
+) -> Option<ReadStream> {
     let mut entries = Vec::with_capacity(values.len());
     for value in values {
         let (ts, line, cats) = match value.as_slice() {
@@ -372,7 +385,10 @@ pub(crate) fn decode_stream_values(labels: BTreeMap<String, String>, values: Vec
             parsed: cats.parsed.into_iter().collect(),
         });
     }
-    Some(ReadStream { labels: LabelSet::from_map_unchecked(labels), entries })
+    Some(ReadStream {
+        labels: LabelSet::from_map_unchecked(labels),
+        entries,
+    })
 }
 
 fn sample(t: f64, v: &str) -> Option<Sample> {
@@ -382,7 +398,11 @@ fn sample(t: f64, v: &str) -> Option<Sample> {
         "-Inf" => f64::NEG_INFINITY,
         other => other.parse().ok()?,
     };
-    Some(Sample { timestamp: Timestamp::from_unix_nanos((t * 1e3).round() as i64 * 1_000_000), value })
+    // Saturating: a proxy or a Loki quirk may send times far outside the representable range.
+    Some(Sample {
+        timestamp: Timestamp::from_unix_nanos(((t * 1e3).round() as i64).saturating_mul(1_000_000)),
+        value,
+    })
 }
 
 /// Decodes a `query` or `query_range` answer body. Public so recorded bodies can be checked.
@@ -390,25 +410,53 @@ pub fn decode_query_response(body: &[u8]) -> Result<QueryResponse, Error> {
     const WHERE: &str = "/loki/api/v1/query_range";
     let env: Envelope<WireData> = decode_json(WHERE, body)?;
     if env.status != "success" {
-        return Err(Error::decode(WHERE, format!("status {:?}: {}", env.status, env.error.unwrap_or_default()), body));
+        return Err(Error::decode(
+            WHERE,
+            format!("status {:?}: {}", env.status, env.error.unwrap_or_default()),
+            body,
+        ));
     }
-    let data = env.data.ok_or_else(|| Error::decode(WHERE, "no data", body))?;
-    let bad = |what: &str| Error::decode(WHERE, format!("{what} result is not in the documented shape"), body);
+    let data = env
+        .data
+        .ok_or_else(|| Error::decode(WHERE, "no data", body))?;
+    let bad = |what: &str| {
+        Error::decode(
+            WHERE,
+            format!("{what} result is not in the documented shape"),
+            body,
+        )
+    };
     let result = match data.result_type.as_str() {
         "streams" => {
-            let streams: Vec<WireStream> = serde_json::from_value(data.result).map_err(|_| bad("streams"))?;
+            let streams: Vec<WireStream> =
+                serde_json::from_value(data.result).map_err(|_| bad("streams"))?;
             QueryResult::Streams(
-                streams.into_iter().map(|s| decode_stream_values(s.stream, s.values)).collect::<Option<_>>().ok_or_else(|| bad("streams"))?,
+                streams
+                    .into_iter()
+                    .map(|s| decode_stream_values(s.stream, s.values))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| bad("streams"))?,
             )
         }
         kind @ ("matrix" | "vector") => {
-            let series: Vec<WireSeries> = serde_json::from_value(data.result).map_err(|_| bad(kind))?;
+            let series: Vec<WireSeries> =
+                serde_json::from_value(data.result).map_err(|_| bad(kind))?;
             let series = series
                 .into_iter()
                 .map(|s| {
-                    let points = if kind == "vector" { s.value.into_iter().collect::<Vec<_>>() } else { s.values };
-                    let samples = points.iter().map(|(t, v)| sample(*t, v)).collect::<Option<Vec<_>>>()?;
-                    Some(Series { labels: s.metric, samples })
+                    let points = if kind == "vector" {
+                        s.value.into_iter().collect::<Vec<_>>()
+                    } else {
+                        s.values
+                    };
+                    let samples = points
+                        .iter()
+                        .map(|(t, v)| sample(*t, v))
+                        .collect::<Option<Vec<_>>>()?;
+                    Some(Series {
+                        labels: s.metric,
+                        samples,
+                    })
                 })
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| bad(kind))?;
@@ -419,12 +467,22 @@ pub fn decode_query_response(body: &[u8]) -> Result<QueryResponse, Error> {
             }
         }
         "scalar" => {
-            let (t, v): (f64, String) = serde_json::from_value(data.result).map_err(|_| bad("scalar"))?;
+            let (t, v): (f64, String) =
+                serde_json::from_value(data.result).map_err(|_| bad("scalar"))?;
             QueryResult::Scalar(sample(t, &v).ok_or_else(|| bad("scalar"))?)
         }
-        other => return Err(Error::decode(WHERE, format!("unknown resultType {other:?}"), body)),
+        other => {
+            return Err(Error::decode(
+                WHERE,
+                format!("unknown resultType {other:?}"),
+                body,
+            ))
+        }
     };
-    Ok(QueryResponse { result, stats: data.stats })
+    Ok(QueryResponse {
+        result,
+        stats: data.stats,
+    })
 }
 
 // Asks Loki to return structured metadata and parsed labels apart from stream labels, so a
@@ -435,12 +493,19 @@ impl Client {
     /// `GET /loki/api/v1/query_range`.
     pub async fn query_range(&self, query: &RangeQuery) -> Result<QueryResponse, Error> {
         let path = "/loki/api/v1/query_range";
-        let answer = self.call(Method::Get, path, &query.params(), None, &[CATEGORIZE]).await?;
+        let answer = self
+            .call(Method::Get, path, &query.params(), None, &[CATEGORIZE])
+            .await?;
         decode_query_response(&answer.body).map_err(|e| relabel(e, path))
     }
 
     /// `GET /loki/api/v1/query`: an instant query. Loki accepts only metric queries here.
-    pub async fn query(&self, query: impl ToString, time: Option<Timestamp>, limit: Option<u32>) -> Result<QueryResponse, Error> {
+    pub async fn query(
+        &self,
+        query: impl ToString,
+        time: Option<Timestamp>,
+        limit: Option<u32>,
+    ) -> Result<QueryResponse, Error> {
         let path = "/loki/api/v1/query";
         let mut params = vec![("query", query.to_string())];
         if let Some(time) = time {
@@ -449,7 +514,9 @@ impl Client {
         if let Some(limit) = limit {
             params.push(("limit", limit.to_string()));
         }
-        let answer = self.call(Method::Get, path, &params, None, &[CATEGORIZE]).await?;
+        let answer = self
+            .call(Method::Get, path, &params, None, &[CATEGORIZE])
+            .await?;
         decode_query_response(&answer.body).map_err(|e| relabel(e, path))
     }
 
@@ -472,16 +539,31 @@ impl Client {
         let (mut lo, mut hi) = (start, end);
         let mut seen_at_edge: HashSet<(LabelSet, ReadEntryKey)> = HashSet::new();
         loop {
-            let req = RangeQuery { query: query.clone(), start: lo, end: hi, limit: Some(page_size), direction, step: None, interval: None };
+            let req = RangeQuery {
+                query: query.clone(),
+                start: lo,
+                end: hi,
+                limit: Some(page_size),
+                direction,
+                step: None,
+                interval: None,
+            };
             let res = self.query_range(&req).await?;
             let QueryResult::Streams(streams) = res.result else {
-                return Err(Error::decode("/loki/api/v1/query_range", "read_all needs a log query, got a metric result", b""));
+                return Err(Error::decode(
+                    "/loki/api/v1/query_range",
+                    "read_all needs a log query, got a metric result",
+                    b"",
+                ));
             };
             let n: usize = streams.iter().map(|s| s.entries.len()).sum();
-            let edge = streams.iter().flat_map(|s| s.entries.iter().map(|e| e.timestamp)).reduce(|a, b| match direction {
-                Direction::Forward => a.max(b),
-                Direction::Backward => a.min(b),
-            });
+            let edge = streams
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| e.timestamp))
+                .reduce(|a, b| match direction {
+                    Direction::Forward => a.max(b),
+                    Direction::Backward => a.min(b),
+                });
             let mut next_edge_seen = HashSet::new();
             for stream in streams {
                 let bucket = out.entry(stream.labels.clone()).or_default();
@@ -505,7 +587,10 @@ impl Client {
                 Direction::Backward => edge.unix_nanos() + 1 == hi.unix_nanos(),
             };
             if stalled {
-                return Err(Error::PagingStalled { timestamp_ns: edge.unix_nanos(), limit: page_size });
+                return Err(Error::PagingStalled {
+                    timestamp_ns: edge.unix_nanos(),
+                    limit: page_size,
+                });
             }
             match direction {
                 Direction::Forward => lo = edge,
@@ -514,22 +599,53 @@ impl Client {
             }
             seen_at_edge = next_edge_seen;
         }
-        Ok(out.into_iter().filter(|(_, e)| !e.is_empty()).map(|(labels, entries)| ReadStream { labels, entries }).collect())
+        Ok(out
+            .into_iter()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(labels, entries)| ReadStream { labels, entries })
+            .collect())
     }
 
     /// `GET /loki/api/v1/labels`.
-    pub async fn labels(&self, start: Timestamp, end: Timestamp, query: Option<&str>) -> Result<Vec<String>, Error> {
-        self.string_list("/loki/api/v1/labels", start, end, query).await
+    pub async fn labels(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        query: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        self.string_list("/loki/api/v1/labels", start, end, query)
+            .await
     }
 
     /// `GET /loki/api/v1/label/<name>/values`. An unknown label gives an empty list.
-    pub async fn label_values(&self, name: &str, start: Timestamp, end: Timestamp, query: Option<&str>) -> Result<Vec<String>, Error> {
+    pub async fn label_values(
+        &self,
+        name: &str,
+        start: Timestamp,
+        end: Timestamp,
+        query: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
         crate::labels::validate_name(name, usize::MAX)?;
-        self.string_list(&format!("/loki/api/v1/label/{name}/values"), start, end, query).await
+        self.string_list(
+            &format!("/loki/api/v1/label/{name}/values"),
+            start,
+            end,
+            query,
+        )
+        .await
     }
 
-    async fn string_list(&self, path: &str, start: Timestamp, end: Timestamp, query: Option<&str>) -> Result<Vec<String>, Error> {
-        let mut params = vec![("start", start.unix_nanos().to_string()), ("end", end.unix_nanos().to_string())];
+    async fn string_list(
+        &self,
+        path: &str,
+        start: Timestamp,
+        end: Timestamp,
+        query: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        let mut params = vec![
+            ("start", start.unix_nanos().to_string()),
+            ("end", end.unix_nanos().to_string()),
+        ];
         if let Some(q) = query {
             params.push(("query", q.to_owned()));
         }
@@ -540,16 +656,28 @@ impl Client {
     }
 
     /// `POST /loki/api/v1/series` (form-encoded, so long selectors fit).
-    pub async fn series(&self, matchers: &[&str], start: Timestamp, end: Timestamp) -> Result<Vec<BTreeMap<String, String>>, Error> {
+    pub async fn series(
+        &self,
+        matchers: &[&str],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<BTreeMap<String, String>>, Error> {
         let path = "/loki/api/v1/series";
         if matchers.is_empty() {
             return Err(Error::config("series needs at least one match[] selector"));
         }
-        let mut form: Vec<(&str, String)> = matchers.iter().map(|m| ("match[]", (*m).to_owned())).collect();
+        let mut form: Vec<(&str, String)> = matchers
+            .iter()
+            .map(|m| ("match[]", (*m).to_owned()))
+            .collect();
         form.push(("start", start.unix_nanos().to_string()));
         form.push(("end", end.unix_nanos().to_string()));
         let encoded = form_urlencode(&form);
-        let body = crate::client::Body { bytes: encoded.as_bytes(), content_type: "application/x-www-form-urlencoded", content_encoding: None };
+        let body = crate::client::Body {
+            bytes: encoded.as_bytes(),
+            content_type: "application/x-www-form-urlencoded",
+            content_encoding: None,
+        };
         let answer = self.call(Method::Post, path, &[], Some(&body), &[]).await?;
         let env: Envelope<Vec<BTreeMap<String, String>>> = decode_json(path, &answer.body)?;
         check_status(path, &env)?;
@@ -557,16 +685,39 @@ impl Client {
     }
 
     /// `GET /loki/api/v1/index/stats`. Loki leaves ingester data out, so fresh data reads 0.
-    pub async fn index_stats(&self, query: &str, start: Timestamp, end: Timestamp) -> Result<IndexStats, Error> {
-        let params = [("query", query.to_owned()), ("start", start.unix_nanos().to_string()), ("end", end.unix_nanos().to_string())];
+    pub async fn index_stats(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<IndexStats, Error> {
+        let params = [
+            ("query", query.to_owned()),
+            ("start", start.unix_nanos().to_string()),
+            ("end", end.unix_nanos().to_string()),
+        ];
         self.get_json("/loki/api/v1/index/stats", &params).await
     }
 
     /// `GET /loki/api/v1/index/volume` (a vector), or `index/volume_range` (a matrix) when
     /// `options.step` is set. Needs `volume_enabled: true` on the server.
-    pub async fn index_volume(&self, query: &str, start: Timestamp, end: Timestamp, options: &VolumeOptions) -> Result<QueryResponse, Error> {
-        let path = if options.step.is_some() { "/loki/api/v1/index/volume_range" } else { "/loki/api/v1/index/volume" };
-        let mut params = vec![("query", query.to_owned()), ("start", start.unix_nanos().to_string()), ("end", end.unix_nanos().to_string())];
+    pub async fn index_volume(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        options: &VolumeOptions,
+    ) -> Result<QueryResponse, Error> {
+        let path = if options.step.is_some() {
+            "/loki/api/v1/index/volume_range"
+        } else {
+            "/loki/api/v1/index/volume"
+        };
+        let mut params = vec![
+            ("query", query.to_owned()),
+            ("start", start.unix_nanos().to_string()),
+            ("end", end.unix_nanos().to_string()),
+        ];
         if let Some(limit) = options.limit {
             params.push(("limit", limit.to_string()));
         }
@@ -602,7 +753,10 @@ impl Client {
                 Err(err) => Some(err),
             };
             if started.elapsed() >= deadline {
-                return Err(last.unwrap_or(Error::Timeout { endpoint: "/ready".into(), timeout: deadline }));
+                return Err(last.unwrap_or(Error::Timeout {
+                    endpoint: "/ready".into(),
+                    timeout: deadline,
+                }));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -615,7 +769,9 @@ impl Client {
 
     /// `POST /flush`: flushes in-memory chunks to the store (useful before checking stored data).
     pub async fn flush(&self) -> Result<(), Error> {
-        self.call(Method::Post, "/flush", &[], None, &[]).await.map(drop)
+        self.call(Method::Post, "/flush", &[], None, &[])
+            .await
+            .map(drop)
     }
 }
 
@@ -623,19 +779,35 @@ fn check_status<T>(path: &str, env: &Envelope<T>) -> Result<(), Error> {
     if env.status == "success" {
         Ok(())
     } else {
-        Err(Error::decode(path, format!("status {:?}: {}", env.status, env.error.clone().unwrap_or_default()), b""))
+        Err(Error::decode(
+            path,
+            format!(
+                "status {:?}: {}",
+                env.status,
+                env.error.clone().unwrap_or_default()
+            ),
+            b"",
+        ))
     }
 }
 
 fn relabel(err: Error, path: &str) -> Error {
     match err {
-        Error::Decode { reason, body_start, .. } => Error::Decode { endpoint: path.to_owned(), reason, body_start },
+        Error::Decode {
+            reason, body_start, ..
+        } => Error::Decode {
+            endpoint: path.to_owned(),
+            reason,
+            body_start,
+        },
         other => other,
     }
 }
 
 fn form_urlencode(pairs: &[(&str, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish()
 }
 
 /// What makes two read entries the same entry, for de-duplication at page edges.
@@ -648,7 +820,11 @@ struct ReadEntryKey {
 
 impl ReadEntryKey {
     fn of(e: &ReadEntry) -> ReadEntryKey {
-        ReadEntryKey { ns: e.timestamp.unix_nanos(), line: e.line.clone(), metadata: e.structured_metadata.clone() }
+        ReadEntryKey {
+            ns: e.timestamp.unix_nanos(),
+            line: e.line.clone(),
+            metadata: e.structured_metadata.clone(),
+        }
     }
 }
 
@@ -658,7 +834,10 @@ pub fn merge_streams(streams: impl IntoIterator<Item = ReadStream>) -> Vec<ReadS
     for s in streams {
         map.entry(s.labels).or_default().extend(s.entries);
     }
-    let mut out: Vec<ReadStream> = map.into_iter().map(|(labels, entries)| ReadStream { labels, entries }).collect();
+    let mut out: Vec<ReadStream> = map
+        .into_iter()
+        .map(|(labels, entries)| ReadStream { labels, entries })
+        .collect();
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     out
 }
@@ -672,23 +851,39 @@ mod tests {
         let streams = br#"{"status":"success","data":{"resultType":"streams","result":[{"stream":{"job":"x"},"values":[["5","a",{"structuredMetadata":{"k":"v"},"parsed":{"p":"q"}}],["6","b"]]}],"stats":{"summary":{"execTime":0.5,"totalEntriesReturned":2}}}}"#;
         let res = decode_query_response(streams).unwrap();
         let s = res.result.streams().unwrap();
-        assert_eq!(s[0].entries[0].structured_metadata, vec![("k".to_owned(), "v".to_owned())]);
-        assert_eq!(s[0].entries[0].parsed, vec![("p".to_owned(), "q".to_owned())]);
+        assert_eq!(
+            s[0].entries[0].structured_metadata,
+            vec![("k".to_owned(), "v".to_owned())]
+        );
+        assert_eq!(
+            s[0].entries[0].parsed,
+            vec![("p".to_owned(), "q".to_owned())]
+        );
         assert_eq!(s[0].entries[1].timestamp.unix_nanos(), 6);
         assert_eq!(res.stats.summary.exec_time, 0.5);
 
         let matrix = br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"env":"a"},"values":[[1.5,"1"],[2,"NaN"]]}]}}"#;
         let res = decode_query_response(matrix).unwrap();
-        let QueryResult::Matrix(m) = res.result else { panic!("matrix") };
+        let QueryResult::Matrix(m) = res.result else {
+            panic!("matrix")
+        };
         assert_eq!(m[0].samples[0].timestamp.unix_nanos(), 1_500_000_000);
         assert!(m[0].samples[1].value.is_nan());
 
         let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[3,"+Inf"]}]}}"#;
-        let QueryResult::Vector(v) = decode_query_response(vector).unwrap().result else { panic!("vector") };
+        let QueryResult::Vector(v) = decode_query_response(vector).unwrap().result else {
+            panic!("vector")
+        };
         assert_eq!(v[0].samples[0].value, f64::INFINITY);
 
         let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#;
-        assert_eq!(decode_query_response(scalar).unwrap().result, QueryResult::Scalar(Sample { timestamp: Timestamp::from_unix_nanos(4_000_000_000), value: 2.0 }));
+        assert_eq!(
+            decode_query_response(scalar).unwrap().result,
+            QueryResult::Scalar(Sample {
+                timestamp: Timestamp::from_unix_nanos(4_000_000_000),
+                value: 2.0
+            })
+        );
     }
 
     #[test]

@@ -81,27 +81,53 @@ impl ServerConfig {
     /// The retention Loki actually enforces: the period when the compactor applies retention and
     /// the period is non-zero, else `None` (data is kept forever).
     pub fn enforced_retention(&self) -> Option<Duration> {
-        (self.compactor_retention_enabled && !self.retention_period.is_zero()).then_some(self.retention_period)
+        (self.compactor_retention_enabled && !self.retention_period.is_zero())
+            .then_some(self.retention_period)
     }
 
     /// Parses the YAML `/config` returns.
     pub fn parse(yaml: &str) -> Result<ServerConfig, Error> {
-        let raw: Raw = serde_yaml_ng::from_str(yaml).map_err(|e| Error::decode("/config", format!("not Loki's config YAML: {e}"), yaml.as_bytes()))?;
-        let bad = |field: &str, value: &str| Error::decode("/config", format!("{field} has an unreadable value {value:?}"), yaml.as_bytes());
-        let dur = |field: &str, value: &Option<String>| -> Result<Option<Duration>, Error> {
-            value.as_deref().map(|v| parse_duration(v).ok_or_else(|| bad(field, v))).transpose()
+        let raw: Raw = serde_yaml_ng::from_str(yaml).map_err(|e| {
+            Error::decode(
+                "/config",
+                format!("not Loki's config YAML: {e}"),
+                yaml.as_bytes(),
+            )
+        })?;
+        let bad = |field: &str, value: &str| {
+            Error::decode(
+                "/config",
+                format!("{field} has an unreadable value {value:?}"),
+                yaml.as_bytes(),
+            )
         };
-        let req_dur = |field: &str, value: &Option<String>| -> Result<Duration, Error> { Ok(dur(field, value)?.unwrap_or_default()) };
+        let dur = |field: &str, value: &Option<String>| -> Result<Option<Duration>, Error> {
+            value
+                .as_deref()
+                .map(|v| parse_duration(v).ok_or_else(|| bad(field, v)))
+                .transpose()
+        };
+        let req_dur = |field: &str, value: &Option<String>| -> Result<Duration, Error> {
+            Ok(dur(field, value)?.unwrap_or_default())
+        };
         let l = raw.limits_config;
         let limits = Limits {
             ingestion_rate_mb: l.ingestion_rate_mb.unwrap_or_default(),
             ingestion_burst_size_mb: l.ingestion_burst_size_mb.unwrap_or_default(),
-            max_line_size: l.max_line_size.as_deref().map(|v| parse_size(v).ok_or_else(|| bad("max_line_size", v))).transpose()?.unwrap_or(0),
+            max_line_size: l
+                .max_line_size
+                .as_deref()
+                .map(|v| parse_size(v).ok_or_else(|| bad("max_line_size", v)))
+                .transpose()?
+                .unwrap_or(0),
             max_label_names_per_series: l.max_label_names_per_series.unwrap_or_default(),
             max_label_name_length: l.max_label_name_length.unwrap_or_default(),
             max_label_value_length: l.max_label_value_length.unwrap_or_default(),
             reject_old_samples: l.reject_old_samples.unwrap_or_default(),
-            reject_old_samples_max_age: req_dur("reject_old_samples_max_age", &l.reject_old_samples_max_age)?,
+            reject_old_samples_max_age: req_dur(
+                "reject_old_samples_max_age",
+                &l.reject_old_samples_max_age,
+            )?,
             creation_grace_period: req_dur("creation_grace_period", &l.creation_grace_period)?,
             max_entries_limit_per_query: l.max_entries_limit_per_query.unwrap_or_default(),
             max_query_length: req_dur("max_query_length", &l.max_query_length)?,
@@ -113,14 +139,23 @@ impl ServerConfig {
             .retention_stream
             .unwrap_or_default()
             .into_iter()
-            .map(|r| Ok(StreamRetention { selector: r.selector, priority: r.priority, period: req_dur("retention_stream.period", &Some(r.period))? }))
+            .map(|r| {
+                Ok(StreamRetention {
+                    selector: r.selector,
+                    priority: r.priority,
+                    period: req_dur("retention_stream.period", &Some(r.period))?,
+                })
+            })
             .collect::<Result<_, Error>>()?;
         Ok(ServerConfig {
             target: raw.target.unwrap_or_default(),
             compactor_retention_enabled: raw.compactor.retention_enabled.unwrap_or_default(),
             delete_request_store: raw.compactor.delete_request_store.filter(|s| !s.is_empty()),
             compaction_interval: dur("compaction_interval", &raw.compactor.compaction_interval)?,
-            retention_delete_delay: dur("retention_delete_delay", &raw.compactor.retention_delete_delay)?,
+            retention_delete_delay: dur(
+                "retention_delete_delay",
+                &raw.compactor.retention_delete_delay,
+            )?,
             retention_period: req_dur("retention_period", &l.retention_period)?,
             retention_streams,
             limits,
@@ -191,7 +226,9 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
         }
         let value: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "y" => 365.0 * 86_400.0,
             "w" => 7.0 * 86_400.0,
@@ -213,7 +250,9 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 /// Parses base-2 sizes as Loki prints them (`256KB`, `3MB`, `1536KB`, `5MiB`, `0B`, `100`).
 pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let value: f64 = text[..split].parse().ok()?;
     let mult: f64 = match text[split..].trim() {
         "" | "B" => 1.0,
@@ -230,7 +269,8 @@ impl Client {
     /// `GET /config`, parsed into the settings that matter for retention and limits.
     pub async fn server_config(&self) -> Result<ServerConfig, Error> {
         let answer = self.call(Method::Get, "/config", &[], None, &[]).await?;
-        let text = String::from_utf8(answer.body).map_err(|e| Error::decode("/config", "not UTF-8", e.as_bytes()))?;
+        let text = String::from_utf8(answer.body)
+            .map_err(|e| Error::decode("/config", "not UTF-8", e.as_bytes()))?;
         ServerConfig::parse(&text)
     }
 }
@@ -241,7 +281,10 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("30d1h"), Some(Duration::from_secs(30 * 86_400 + 3600)));
+        assert_eq!(
+            parse_duration("30d1h"),
+            Some(Duration::from_secs(30 * 86_400 + 3600))
+        );
         assert_eq!(parse_duration("2h0m0s"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1w"), Some(Duration::from_secs(604_800)));
         assert_eq!(parse_duration("0s"), Some(Duration::ZERO));

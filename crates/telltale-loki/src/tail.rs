@@ -46,7 +46,8 @@ pub struct TailFrame {
     pub dropped: Vec<DroppedEntry>,
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// An open tail. Read frames with [`Tail::next`]; close it with [`Tail::close`].
 pub struct Tail {
@@ -56,7 +57,9 @@ pub struct Tail {
 
 impl std::fmt::Debug for Tail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tail").field("query", &self.query).finish_non_exhaustive()
+        f.debug_struct("Tail")
+            .field("query", &self.query)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,10 +87,15 @@ impl Client {
     /// Opens a tail on a log query.
     pub async fn tail(&self, query: impl ToString, options: &TailOptions) -> Result<Tail, Error> {
         let query = query.to_string();
-        let fail = |reason: &str, source: Option<BoxError>| Error::Tail { query: query.clone(), reason: reason.to_owned(), source };
+        let fail = |reason: &str, source: Option<BoxError>| Error::Tail {
+            query: query.clone(),
+            reason: reason.to_owned(),
+            source,
+        };
         let mut url = self.url("/loki/api/v1/tail");
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-        url.set_scheme(scheme).expect("ws and wss are valid schemes for http URLs");
+        url.set_scheme(scheme)
+            .expect("ws and wss are valid schemes for http URLs");
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("query", &query);
@@ -101,18 +109,32 @@ impl Client {
                 q.append_pair("delay_for", &delay.as_secs().min(5).to_string());
             }
         }
-        let mut request = url.as_str().into_client_request().map_err(|e| fail("bad tail URL", Some(Box::new(e))))?;
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| fail("bad tail URL", Some(Box::new(e))))?;
         for (name, value) in &self.inner.headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
         let connector = tokio_tungstenite::Connector::Rustls(self.inner.tls.clone());
-        let connect = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
+        let connect =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
         let (socket, _response) = match tokio::time::timeout(self.inner.timeout, connect).await {
-            Err(_) => return Err(Error::Timeout { endpoint: "/loki/api/v1/tail".into(), timeout: self.inner.timeout }),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    endpoint: "/loki/api/v1/tail".into(),
+                    timeout: self.inner.timeout,
+                })
+            }
             Ok(Err(tokio_tungstenite::tungstenite::Error::Http(res))) => {
                 let status = res.status().as_u16();
                 let body = res.body().clone().unwrap_or_default();
-                return Err(Error::Api(crate::error::ApiError::new(status, "/loki/api/v1/tail", &body, None)));
+                return Err(Error::Api(crate::error::ApiError::new(
+                    status,
+                    "/loki/api/v1/tail",
+                    &body,
+                    None,
+                )));
             }
             Ok(Err(e)) => return Err(fail("websocket handshake failed", Some(Box::new(e)))),
             Ok(Ok(pair)) => pair,
@@ -136,7 +158,8 @@ impl Tail {
                     // Loki reports tail errors (such as a bad query) in the close frame's reason.
                     if let Some(frame) = frame {
                         if !frame.reason.is_empty() {
-                            return Some(Err(self.error(&format!("Loki closed the tail: {}", frame.reason), None)));
+                            return Some(Err(self
+                                .error(&format!("Loki closed the tail: {}", frame.reason), None)));
                         }
                     }
                     return None;
@@ -148,7 +171,11 @@ impl Tail {
     }
 
     /// Reads frames until `deadline` passes or `done` says enough, returning every frame read.
-    pub async fn collect_until(&mut self, deadline: Duration, mut done: impl FnMut(&[TailFrame]) -> bool) -> Result<Vec<TailFrame>, Error> {
+    pub async fn collect_until(
+        &mut self,
+        deadline: Duration,
+        mut done: impl FnMut(&[TailFrame]) -> bool,
+    ) -> Result<Vec<TailFrame>, Error> {
         let mut frames = Vec::new();
         let stop = tokio::time::Instant::now() + deadline;
         while !done(&frames) {
@@ -170,7 +197,8 @@ impl Tail {
     }
 
     fn decode(&self, text: &str) -> Result<TailFrame, Error> {
-        let frame: WireFrame = serde_json::from_str(text).map_err(|e| self.error(&format!("frame is not JSON: {e}"), None))?;
+        let frame: WireFrame = serde_json::from_str(text)
+            .map_err(|e| self.error(&format!("frame is not JSON: {e}"), None))?;
         let streams = frame
             .streams
             .into_iter()
@@ -181,20 +209,35 @@ impl Tail {
             .dropped_entries
             .unwrap_or_default()
             .into_iter()
-            .map(|d| Some(DroppedEntry { labels: d.labels, timestamp: Timestamp::from_unix_nanos(d.timestamp.parse().ok()?) }))
+            .map(|d| {
+                Some(DroppedEntry {
+                    labels: d.labels,
+                    timestamp: Timestamp::from_unix_nanos(d.timestamp.parse().ok()?),
+                })
+            })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| self.error("a dropped entry has a bad timestamp", None))?;
         Ok(TailFrame { streams, dropped })
     }
 
     fn error(&self, reason: &str, source: Option<BoxError>) -> Error {
-        Error::Tail { query: self.query.clone(), reason: reason.to_owned(), source }
+        Error::Tail {
+            query: self.query.clone(),
+            reason: reason.to_owned(),
+            source,
+        }
     }
 }
 
 impl TailFrame {
     /// Entries of the frame whose stream carries all of `labels`.
-    pub fn entries_for<'a>(&'a self, labels: &'a LabelSet) -> impl Iterator<Item = &'a crate::ReadEntry> + 'a {
-        self.streams.iter().filter(move |s| labels.is_subset_of(&s.labels)).flat_map(|s| s.entries.iter())
+    pub fn entries_for<'a>(
+        &'a self,
+        labels: &'a LabelSet,
+    ) -> impl Iterator<Item = &'a crate::ReadEntry> + 'a {
+        self.streams
+            .iter()
+            .filter(move |s| labels.is_subset_of(&s.labels))
+            .flat_map(|s| s.entries.iter())
     }
 }

@@ -8,15 +8,22 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use telltale_loki::{
-    BatchConfig, BatchPusher, Client, Direction, Entry, EntryStatus, Error, ErrorKind, LabelLimits, LabelSet, PushEncoding, QueryResult,
-    RangeQuery, RetryPolicy, Selector, Stream, TailOptions, Timestamp, VolumeOptions,
+    BatchConfig, BatchPusher, Client, Direction, Entry, EntryStatus, Error, ErrorKind, LabelLimits,
+    LabelSet, PushEncoding, QueryResult, RangeQuery, RetryPolicy, Selector, Stream, TailOptions,
+    Timestamp, VolumeOptions,
 };
 
-fn client_with(f: impl FnOnce(telltale_loki::ClientBuilder) -> telltale_loki::ClientBuilder, test: &str) -> Option<Client> {
+fn client_with(
+    f: impl FnOnce(telltale_loki::ClientBuilder) -> telltale_loki::ClientBuilder,
+    test: &str,
+) -> Option<Client> {
     match Client::builder_from_env().expect("LOKI_* settings are readable") {
         Some(builder) => Some(f(builder).build().expect("client builds")),
         None => {
-            println!("skipped: live Loki test {test} (set LOKI_URL)");
+            // Written whole to the stderr handle: libtest captures `println!`, and a skip must show.
+            use std::io::Write;
+            let line = format!("\nskipped: live Loki test {test} (set LOKI_URL)\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
             None
         }
     }
@@ -27,7 +34,11 @@ fn client(test: &str) -> Option<Client> {
 }
 
 fn run_id(test: &str) -> String {
-    format!("{test}-{}-{}", std::process::id(), Timestamp::now().unix_nanos() % 1_000_000_000)
+    format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        Timestamp::now().unix_nanos() % 1_000_000_000
+    )
 }
 
 fn labels(pairs: &[(&str, &str)]) -> LabelSet {
@@ -36,14 +47,39 @@ fn labels(pairs: &[(&str, &str)]) -> LabelSet {
 
 /// Lines read back for one run, in time order, with their stream and metadata (Loki-added
 /// metadata such as `detected_level` removed).
-async fn read_run(client: &Client, run: &str, since: Timestamp, page: u32) -> Vec<(LabelSet, Entry)> {
+async fn read_run(
+    client: &Client,
+    run: &str,
+    since: Timestamp,
+    page: u32,
+) -> Vec<(LabelSet, Entry)> {
     let query = Selector::new().eq("run", run).unwrap().logs();
-    let streams = client.read_all(&query, since, Timestamp::now().add(Duration::from_secs(1)), Direction::Forward, page).await.unwrap();
+    let streams = client
+        .read_all(
+            &query,
+            since,
+            Timestamp::now().plus(Duration::from_secs(1)),
+            Direction::Forward,
+            page,
+        )
+        .await
+        .unwrap();
     let mut out = Vec::new();
     for s in streams {
         for e in s.entries {
-            let meta = e.structured_metadata.into_iter().filter(|(k, _)| k != "detected_level").collect();
-            out.push((s.labels.clone(), Entry { timestamp: e.timestamp, line: e.line, structured_metadata: meta }));
+            let meta = e
+                .structured_metadata
+                .into_iter()
+                .filter(|(k, _)| k != "detected_level")
+                .collect();
+            out.push((
+                s.labels.clone(),
+                Entry {
+                    timestamp: e.timestamp,
+                    line: e.line,
+                    structured_metadata: meta,
+                },
+            ));
         }
     }
     out.sort_by_key(|(_, e)| e.timestamp);
@@ -52,27 +88,55 @@ async fn read_run(client: &Client, run: &str, since: Timestamp, page: u32) -> Ve
 
 #[tokio::test]
 async fn pushes_both_encodings_and_reads_everything_back_exactly() {
-    let Some(base) = client("pushes_both_encodings_and_reads_everything_back_exactly") else { return };
+    let Some(base) = client("pushes_both_encodings_and_reads_everything_back_exactly") else {
+        return;
+    };
     let run = run_id("roundtrip");
-    let start = Timestamp::now().sub(Duration::from_secs(30));
+    let start = Timestamp::now().minus(Duration::from_secs(30));
     // Values that stress quoting: quotes, backslashes, a newline, non-ASCII.
     let odd = "q\"uo\\te\nné中😀";
     let mut sent = Vec::new();
-    for (enc_idx, encoding) in [PushEncoding::Protobuf, PushEncoding::Json { gzip: false }, PushEncoding::Json { gzip: true }].into_iter().enumerate() {
-        let client = Client::builder(base.base_url()).encoding(encoding).build().unwrap();
+    for (enc_idx, encoding) in [
+        PushEncoding::Protobuf,
+        PushEncoding::Json { gzip: false },
+        PushEncoding::Json { gzip: true },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let client = Client::builder(base.base_url())
+            .encoding(encoding)
+            .build()
+            .unwrap();
         let enc_name = format!("enc{enc_idx}");
         let streams: Vec<Stream> = (0..2)
             .map(|s| {
-                let set = labels(&[("run", &run), ("enc", &enc_name), ("shard", &s.to_string()), ("odd", odd)]);
+                let set = labels(&[
+                    ("run", &run),
+                    ("enc", &enc_name),
+                    ("shard", &s.to_string()),
+                    ("odd", odd),
+                ]);
                 let entries = (0..1200)
                     .map(|i| {
-                        let ts = start.add(Duration::from_nanos((enc_idx * 10_000_000 + s * 1_000_000 + i * 7) as u64));
-                        let mut e = Entry::new(ts, format!("line {i} of {enc_name}/{s} {odd} {}", "p".repeat(i % 50)));
+                        let ts = start.plus(Duration::from_nanos(
+                            (enc_idx * 10_000_000 + s * 1_000_000 + i * 7) as u64,
+                        ));
+                        let mut e = Entry::new(
+                            ts,
+                            format!("line {i} of {enc_name}/{s} {odd} {}", "p".repeat(i % 50)),
+                        );
                         if i % 3 == 0 {
                             // Loki's JSON path stores metadata escapes verbatim, so the client refuses
                             // them there (see json_metadata_with_escapes_is_refused_not_corrupted).
-                            let meta = if encoding == PushEncoding::Protobuf { odd } else { "né中😀 plain" };
-                            e = e.with_metadata("trace_id", format!("t{i}")).with_metadata("odd_meta", meta);
+                            let meta = if encoding == PushEncoding::Protobuf {
+                                odd
+                            } else {
+                                "né中😀 plain"
+                            };
+                            e = e
+                                .with_metadata("trace_id", format!("t{i}"))
+                                .with_metadata("odd_meta", meta);
                         }
                         e
                     })
@@ -94,7 +158,11 @@ async fn pushes_both_encodings_and_reads_everything_back_exactly() {
     let mut got = read_run(&base, &run, start, 1000).await;
     // Loki adds `service_name`; compare the labels we sent.
     for (labels, _) in &mut got {
-        let kept: BTreeMap<String, String> = labels.iter().filter(|(k, _)| *k != "service_name").map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let kept: BTreeMap<String, String> = labels
+            .iter()
+            .filter(|(k, _)| *k != "service_name")
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         *labels = LabelSet::new(kept).unwrap();
     }
     let mut want = sent.clone();
@@ -106,33 +174,66 @@ async fn pushes_both_encodings_and_reads_everything_back_exactly() {
     }
     assert_eq!(got.len(), want.len());
     if let Some(idx) = (0..got.len()).find(|&i| got[i] != want[i]) {
-        panic!("first difference at {idx}:\n got {:?}\nwant {:?}", got[idx], want[idx]);
+        panic!(
+            "first difference at {idx}:\n got {:?}\nwant {:?}",
+            got[idx], want[idx]
+        );
     }
 
     // The same data paged backwards.
     let query = Selector::new().eq("run", &run).unwrap().logs();
-    let back = base.read_all(&query, start, Timestamp::now(), Direction::Backward, 700).await.unwrap();
+    let back = base
+        .read_all(&query, start, Timestamp::now(), Direction::Backward, 700)
+        .await
+        .unwrap();
     assert_eq!(back.iter().map(|s| s.entries.len()).sum::<usize>(), 7200);
-    assert!(back.iter().all(|s| s.entries.windows(2).all(|w| w[0].timestamp >= w[1].timestamp)));
+    assert!(back.iter().all(|s| s
+        .entries
+        .windows(2)
+        .all(|w| w[0].timestamp >= w[1].timestamp)));
 }
 
 #[tokio::test]
 async fn labels_series_metrics_and_stats() {
-    let Some(client) = client("labels_series_metrics_and_stats") else { return };
+    let Some(client) = client("labels_series_metrics_and_stats") else {
+        return;
+    };
     let run = run_id("meta");
     let now = Timestamp::now();
     let streams: Vec<Stream> = ["a", "b"]
         .iter()
-        .map(|env| Stream::new(labels(&[("run", &run), ("env", env)]), (0..50).map(|i| Entry::new(now.sub(Duration::from_millis(50 - i)), format!("{env} {i}"))).collect()))
+        .map(|env| {
+            Stream::new(
+                labels(&[("run", &run), ("env", env)]),
+                (0..50)
+                    .map(|i| {
+                        Entry::new(
+                            now.minus(Duration::from_millis(50 - i)),
+                            format!("{env} {i}"),
+                        )
+                    })
+                    .collect(),
+            )
+        })
         .collect();
     client.push(&streams).await.unwrap();
-    let (from, to) = (now.sub(Duration::from_secs(300)), Timestamp::now().add(Duration::from_secs(1)));
+    let (from, to) = (
+        now.minus(Duration::from_secs(300)),
+        Timestamp::now().plus(Duration::from_secs(1)),
+    );
 
     let names = client.labels(from, to, None).await.unwrap();
     assert!(names.contains(&"run".to_owned()), "{names:?}");
-    let values = client.label_values("env", from, to, Some(&format!("{{run=\"{run}\"}}"))).await.unwrap();
+    let values = client
+        .label_values("env", from, to, Some(&format!("{{run=\"{run}\"}}")))
+        .await
+        .unwrap();
     assert_eq!(values, vec!["a".to_owned(), "b".to_owned()]);
-    assert!(client.label_values("never_seen_label", from, to, None).await.unwrap().is_empty());
+    assert!(client
+        .label_values("never_seen_label", from, to, None)
+        .await
+        .unwrap()
+        .is_empty());
 
     let selector = format!("{{run=\"{run}\"}}");
     let series = client.series(&[&selector], from, to).await.unwrap();
@@ -140,42 +241,83 @@ async fn labels_series_metrics_and_stats() {
     assert!(series.iter().all(|s| s.get("run") == Some(&run)));
 
     let q = Selector::new().eq("run", &run).unwrap().logs();
-    let metric = q.count_over_time(Duration::from_secs(600)).sum_by(&["env"]).unwrap();
+    let metric = q
+        .count_over_time(Duration::from_secs(600))
+        .sum_by(&["env"])
+        .unwrap();
     let instant = client.query(&metric, Some(to), None).await.unwrap();
-    let QueryResult::Vector(v) = &instant.result else { panic!("vector expected, got {:?}", instant.result) };
+    let QueryResult::Vector(v) = &instant.result else {
+        panic!("vector expected, got {:?}", instant.result)
+    };
     assert_eq!(v.len(), 2);
     assert!(v.iter().all(|s| s.samples[0].value == 50.0), "{v:?}");
     assert!(instant.stats.summary.exec_time > 0.0);
 
-    let range = client.query_range(&RangeQuery::new(&metric, from, to).step(Duration::from_secs(30))).await.unwrap();
-    let QueryResult::Matrix(m) = &range.result else { panic!("matrix expected") };
+    let range = client
+        .query_range(&RangeQuery::new(&metric, from, to).step(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let QueryResult::Matrix(m) = &range.result else {
+        panic!("matrix expected")
+    };
     assert_eq!(m.len(), 2);
 
-    let logs = client.query_range(&RangeQuery::new(&q, from, to).limit(10).direction(Direction::Forward)).await.unwrap();
+    let logs = client
+        .query_range(
+            &RangeQuery::new(&q, from, to)
+                .limit(10)
+                .direction(Direction::Forward),
+        )
+        .await
+        .unwrap();
     assert_eq!(logs.result.entry_count(), 10);
-    assert!(logs.stats.summary.total_lines_processed >= 10.0 || logs.stats.ingester.total_lines_sent >= 10.0, "{:?}", logs.stats);
+    assert!(
+        logs.stats.summary.total_lines_processed >= 10.0
+            || logs.stats.ingester.total_lines_sent >= 10.0,
+        "{:?}",
+        logs.stats
+    );
 
     // Index stats leave out ingester data, so only the call and shape are checked here.
     client.index_stats(&selector, from, to).await.unwrap();
-    let vol = client.index_volume(&selector, from, to, &VolumeOptions::default()).await.unwrap();
+    let vol = client
+        .index_volume(&selector, from, to, &VolumeOptions::default())
+        .await
+        .unwrap();
     assert!(matches!(vol.result, QueryResult::Vector(_)), "{vol:?}");
 }
 
 #[tokio::test]
 async fn tail_sees_new_lines() {
-    let Some(client) = client("tail_sees_new_lines") else { return };
+    let Some(client) = client("tail_sees_new_lines") else {
+        return;
+    };
     let run = run_id("tail");
     let set = labels(&[("run", &run)]);
-    let mut tail = client.tail(Selector::from(&set).logs(), &TailOptions::default()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let now = Timestamp::now();
-    let entries: Vec<Entry> = (0..20).map(|i| Entry::new(now.add(Duration::from_micros(i)), format!("tail {i}"))).collect();
-    client.push(&[Stream::new(set.clone(), entries)]).await.unwrap();
-    let frames = tail
-        .collect_until(Duration::from_secs(15), |frames| frames.iter().flat_map(|f| f.entries_for(&set)).count() >= 20)
+    let mut tail = client
+        .tail(Selector::from(&set).logs(), &TailOptions::default())
         .await
         .unwrap();
-    let lines: Vec<&str> = frames.iter().flat_map(|f| f.entries_for(&set)).map(|e| e.line.as_str()).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = Timestamp::now();
+    let entries: Vec<Entry> = (0..20)
+        .map(|i| Entry::new(now.plus(Duration::from_micros(i)), format!("tail {i}")))
+        .collect();
+    client
+        .push(&[Stream::new(set.clone(), entries)])
+        .await
+        .unwrap();
+    let frames = tail
+        .collect_until(Duration::from_secs(15), |frames| {
+            frames.iter().flat_map(|f| f.entries_for(&set)).count() >= 20
+        })
+        .await
+        .unwrap();
+    let lines: Vec<&str> = frames
+        .iter()
+        .flat_map(|f| f.entries_for(&set))
+        .map(|e| e.line.as_str())
+        .collect();
     let want: Vec<String> = (0..20).map(|i| format!("tail {i}")).collect();
     assert_eq!(lines, want);
     tail.close().await.unwrap();
@@ -183,24 +325,58 @@ async fn tail_sees_new_lines() {
 
 #[tokio::test]
 async fn batch_pusher_accounts_for_every_entry() {
-    let Some(client) = client("batch_pusher_accounts_for_every_entry") else { return };
+    let Some(client) = client("batch_pusher_accounts_for_every_entry") else {
+        return;
+    };
     let run = run_id("batch");
     let set = labels(&[("run", &run)]);
     let start = Timestamp::now();
-    let pusher = BatchPusher::spawn(client.clone(), BatchConfig { max_bytes: 64 * 1024, max_age: Duration::from_millis(200) });
+    let pusher = BatchPusher::spawn(
+        client.clone(),
+        BatchConfig {
+            max_bytes: 64 * 1024,
+            max_age: Duration::from_millis(200),
+        },
+    );
     for i in 0..3000 {
-        pusher.send(&set, Entry::new(start.add(Duration::from_micros(i)), format!("batched {i} {}", "x".repeat(80)))).await.unwrap();
+        pusher
+            .send(
+                &set,
+                Entry::new(
+                    start.plus(Duration::from_micros(i)),
+                    format!("batched {i} {}", "x".repeat(80)),
+                ),
+            )
+            .await
+            .unwrap();
     }
     let totals = pusher.finish().await.unwrap();
     assert!(totals.is_balanced());
-    assert_eq!((totals.submitted, totals.accepted), (3000, 3000), "{:?}", (totals.rejected.first(), totals.unknown.first()));
-    assert!(totals.batches >= 4, "64 KiB batches of ~90-byte lines: {}", totals.batches);
-    assert_eq!(read_run(&client, &run, start.sub(Duration::from_secs(1)), 5000).await.len(), 3000);
+    assert_eq!(
+        (totals.submitted, totals.accepted),
+        (3000, 3000),
+        "{:?}",
+        (totals.rejected.first(), totals.unknown.first())
+    );
+    assert!(
+        totals.batches >= 4,
+        "64 KiB batches of ~90-byte lines: {}",
+        totals.batches
+    );
+    assert_eq!(
+        read_run(&client, &run, start.minus(Duration::from_secs(1)), 5000)
+            .await
+            .len(),
+        3000
+    );
 }
 
 #[tokio::test]
 async fn rejections_are_typed_and_partial_pushes_keep_valid_entries() {
-    let Some(client) = client_with(|b| b.max_line_size(None).retry(RetryPolicy::none()), "rejections_are_typed_and_partial_pushes_keep_valid_entries") else {
+    let Some(client) = client_with(
+        |b| b.max_line_size(None).retry(RetryPolicy::none()),
+        "rejections_are_typed_and_partial_pushes_keep_valid_entries",
+    ) else {
         return;
     };
     let run = run_id("reject");
@@ -209,54 +385,201 @@ async fn rejections_are_typed_and_partial_pushes_keep_valid_entries() {
 
     // Too old (past reject_old_samples_max_age, 1w by default) beside a valid entry.
     let set = labels(&[("run", &run), ("case", "old")]);
-    let err = client.push(&[Stream::new(set.clone(), vec![Entry::new(now.sub(day * 8), "too old"), Entry::new(now, "fine")])]).await.unwrap_err();
-    let Error::Rejected { rejected: 1, total: 2, report, .. } = err else { panic!("expected one rejection, got {err}") };
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::Rejected { kind: ErrorKind::TooOld, .. }), "{report:?}");
+    let err = client
+        .push(&[Stream::new(
+            set.clone(),
+            vec![
+                Entry::new(now.minus(day * 8), "too old"),
+                Entry::new(now, "fine"),
+            ],
+        )])
+        .await
+        .unwrap_err();
+    let Error::Rejected {
+        rejected: 1,
+        total: 2,
+        report,
+        ..
+    } = err
+    else {
+        panic!("expected one rejection, got {err}")
+    };
+    assert!(
+        matches!(
+            &report.outcomes()[0].status,
+            EntryStatus::Rejected {
+                kind: ErrorKind::TooOld,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
     assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
 
     // Too new (past creation_grace_period).
-    let report = client.push_accounted(&[Stream::new(labels(&[("run", &run), ("case", "new")]), vec![Entry::new(now.add(day), "future")])]).await.unwrap();
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::Rejected { kind: ErrorKind::TooNew, .. }), "{report:?}");
+    let report = client
+        .push_accounted(&[Stream::new(
+            labels(&[("run", &run), ("case", "new")]),
+            vec![Entry::new(now.plus(day), "future")],
+        )])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &report.outcomes()[0].status,
+            EntryStatus::Rejected {
+                kind: ErrorKind::TooNew,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
 
     // Line too long, refused by the server since the client's own check is off.
     let long = "l".repeat(300 * 1024);
-    let report = client.push_accounted(&[Stream::new(labels(&[("run", &run), ("case", "long")]), vec![Entry::new(now, long), Entry::new(now.add(Duration::from_nanos(1)), "short")])]).await.unwrap();
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::Rejected { kind: ErrorKind::LineTooLong, .. }), "{report:?}");
+    let report = client
+        .push_accounted(&[Stream::new(
+            labels(&[("run", &run), ("case", "long")]),
+            vec![
+                Entry::new(now, long),
+                Entry::new(now.plus(Duration::from_nanos(1)), "short"),
+            ],
+        )])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &report.outcomes()[0].status,
+            EntryStatus::Rejected {
+                kind: ErrorKind::LineTooLong,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
     assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
 
     // Entry too far behind the newest entry of its stream.
     let behind = labels(&[("run", &run), ("case", "behind")]);
-    client.push(&[Stream::new(behind.clone(), vec![Entry::new(now, "newest")])]).await.unwrap();
-    let report = client.push_accounted(&[Stream::new(behind, vec![Entry::new(now.sub(Duration::from_secs(3 * 3600)), "late"), Entry::new(now.add(Duration::from_nanos(5)), "on time")])]).await.unwrap();
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::Rejected { kind: ErrorKind::TooFarBehind, .. }), "{report:?}");
+    client
+        .push(&[Stream::new(behind.clone(), vec![Entry::new(now, "newest")])])
+        .await
+        .unwrap();
+    let report = client
+        .push_accounted(&[Stream::new(
+            behind,
+            vec![
+                Entry::new(now.minus(Duration::from_secs(3 * 3600)), "late"),
+                Entry::new(now.plus(Duration::from_nanos(5)), "on time"),
+            ],
+        )])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &report.outcomes()[0].status,
+            EntryStatus::Rejected {
+                kind: ErrorKind::TooFarBehind,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
     assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
 
     // Label limits enforced by the server when the client is told to allow more.
-    let loose = LabelLimits { max_names: 100, max_name_len: 4096, max_value_len: 8192 };
-    let many = LabelSet::with_limits((0..17).map(|i| (format!("l{i:02}"), "v".to_owned())).chain([("run".to_owned(), run.clone())]), loose).unwrap();
-    let report = client.push_accounted(&[Stream::new(many, vec![Entry::new(now, "x")])]).await.unwrap();
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::Rejected { kind: ErrorKind::TooManyLabels, .. }), "{report:?}");
-    let big = LabelSet::with_limits([("run", run.as_str()), ("big", &"v".repeat(3000))], loose).unwrap();
-    let report = client.push_accounted(&[Stream::new(big, vec![Entry::new(now, "x")])]).await.unwrap();
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::Rejected { kind: ErrorKind::LabelValueTooLong, .. }), "{report:?}");
+    let loose = LabelLimits {
+        max_names: 100,
+        max_name_len: 4096,
+        max_value_len: 8192,
+    };
+    let many = LabelSet::with_limits(
+        (0..17)
+            .map(|i| (format!("l{i:02}"), "v".to_owned()))
+            .chain([("run".to_owned(), run.clone())]),
+        loose,
+    )
+    .unwrap();
+    let report = client
+        .push_accounted(&[Stream::new(many, vec![Entry::new(now, "x")])])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &report.outcomes()[0].status,
+            EntryStatus::Rejected {
+                kind: ErrorKind::TooManyLabels,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    let big =
+        LabelSet::with_limits([("run", run.as_str()), ("big", &"v".repeat(3000))], loose).unwrap();
+    let report = client
+        .push_accounted(&[Stream::new(big, vec![Entry::new(now, "x")])])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &report.outcomes()[0].status,
+            EntryStatus::Rejected {
+                kind: ErrorKind::LabelValueTooLong,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
 
     // Nothing rejected was stored; everything accepted was.
-    let stored: Vec<String> = read_run(&client, &run, now.sub(day * 9), 1000).await.into_iter().map(|(_, e)| e.line).collect();
+    let stored: Vec<String> = read_run(&client, &run, now.minus(day * 9), 1000)
+        .await
+        .into_iter()
+        .map(|(_, e)| e.line)
+        .collect();
     assert_eq!(stored.len(), 4, "{stored:?}");
     for line in ["fine", "short", "newest", "on time"] {
-        assert!(stored.iter().any(|l| l == line), "{line} missing from {stored:?}");
+        assert!(
+            stored.iter().any(|l| l == line),
+            "{line} missing from {stored:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn query_errors_are_typed() {
-    let Some(client) = client_with(|b| b.retry(RetryPolicy::none()), "query_errors_are_typed") else { return };
+    let Some(client) = client_with(|b| b.retry(RetryPolicy::none()), "query_errors_are_typed")
+    else {
+        return;
+    };
     let now = Timestamp::now();
-    let hour_ago = now.sub(Duration::from_secs(3600));
-    let kind = |r: Result<telltale_loki::QueryResponse, Error>| r.unwrap_err().api().map(|a| a.kind());
-    assert_eq!(kind(client.query_range(&RangeQuery::new("{job=\"x\"", hour_ago, now)).await), Some(ErrorKind::QueryParse));
-    assert_eq!(kind(client.query_range(&RangeQuery::new("{job=\"x\"}", hour_ago, now).limit(100_000)).await), Some(ErrorKind::QueryLimit));
-    assert_eq!(kind(client.query_range(&RangeQuery::new("{job=\"x\"}", now, hour_ago)).await), Some(ErrorKind::BadParameter));
+    let hour_ago = now.minus(Duration::from_secs(3600));
+    let kind =
+        |r: Result<telltale_loki::QueryResponse, Error>| r.unwrap_err().api().map(|a| a.kind());
+    assert_eq!(
+        kind(
+            client
+                .query_range(&RangeQuery::new("{job=\"x\"", hour_ago, now))
+                .await
+        ),
+        Some(ErrorKind::QueryParse)
+    );
+    assert_eq!(
+        kind(
+            client
+                .query_range(&RangeQuery::new("{job=\"x\"}", hour_ago, now).limit(100_000))
+                .await
+        ),
+        Some(ErrorKind::QueryLimit)
+    );
+    assert_eq!(
+        kind(
+            client
+                .query_range(&RangeQuery::new("{job=\"x\"}", now, hour_ago))
+                .await
+        ),
+        Some(ErrorKind::BadParameter)
+    );
     // Log queries are refused on the instant endpoint.
     let err = client.query("{job=\"x\"}", None, None).await.unwrap_err();
     assert_eq!(err.api().map(|a| a.status()), Some(400), "{err}");
@@ -264,48 +587,110 @@ async fn query_errors_are_typed() {
 
 #[tokio::test]
 async fn status_endpoints_and_config() {
-    let Some(client) = client("status_endpoints_and_config") else { return };
+    let Some(client) = client("status_endpoints_and_config") else {
+        return;
+    };
     assert!(client.ready().await.unwrap());
     client.wait_ready(Duration::from_secs(5)).await.unwrap();
     let info = client.build_info().await.unwrap();
     // Source builds without the release ldflags report an empty goVersion, so only the version is required.
-    assert!(!info.version.is_empty() && !info.revision.is_empty(), "{info:?}");
+    assert!(
+        !info.version.is_empty() && !info.revision.is_empty(),
+        "{info:?}"
+    );
     let cfg = client.server_config().await.unwrap();
-    assert!(cfg.limits.max_line_size > 0 && cfg.limits.max_entries_limit_per_query > 0, "{cfg:?}");
+    assert!(
+        cfg.limits.max_line_size > 0 && cfg.limits.max_entries_limit_per_query > 0,
+        "{cfg:?}"
+    );
     assert_eq!(cfg.limits.max_label_names_per_series, 15);
     if let Ok(days) = std::env::var("LOKI_EXPECT_RETENTION_DAYS") {
-        let days: u64 = days.parse().expect("LOKI_EXPECT_RETENTION_DAYS is a number");
-        assert_eq!(cfg.enforced_retention(), Some(Duration::from_secs(days * 86_400)), "{cfg:?}");
+        let days: u64 = days
+            .parse()
+            .expect("LOKI_EXPECT_RETENTION_DAYS is a number");
+        assert_eq!(
+            cfg.enforced_retention(),
+            Some(Duration::from_secs(days * 86_400)),
+            "{cfg:?}"
+        );
     }
     // A wrong base path is a typed 404, not a decode failure.
-    let wrong = Client::builder(format!("{}nope", client.base_url())).retry(RetryPolicy::none()).build().unwrap();
+    let wrong = Client::builder(format!("{}nope", client.base_url()))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
     let err = wrong.build_info().await.unwrap_err();
-    assert_eq!(err.api().map(|a| a.kind()), Some(ErrorKind::NotFound), "{err}");
+    assert_eq!(
+        err.api().map(|a| a.kind()),
+        Some(ErrorKind::NotFound),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn rate_limit_is_a_typed_rejection() {
-    let Some(client) = client_with(|b| b.retry(RetryPolicy::none()).encoding(PushEncoding::Json { gzip: true }), "rate_limit_is_a_typed_rejection") else { return };
+    let Some(client) = client_with(
+        |b| {
+            b.retry(RetryPolicy::none())
+                .encoding(PushEncoding::Json { gzip: true })
+        },
+        "rate_limit_is_a_typed_rejection",
+    ) else {
+        return;
+    };
     let run = run_id("rate");
     let now = Timestamp::now();
     // About 7 MiB in one request: over the default 6 MiB burst, so the distributor refuses it whole.
-    let entries: Vec<Entry> = (0..35).map(|i| Entry::new(now.add(Duration::from_nanos(i)), format!("{i:06}{}", "r".repeat(200 * 1024)))).collect();
-    let report = client.push_accounted(&[Stream::new(labels(&[("run", &run)]), entries)]).await.unwrap();
+    let entries: Vec<Entry> = (0..35)
+        .map(|i| {
+            Entry::new(
+                now.plus(Duration::from_nanos(i)),
+                format!("{i:06}{}", "r".repeat(200 * 1024)),
+            )
+        })
+        .collect();
+    let report = client
+        .push_accounted(&[Stream::new(labels(&[("run", &run)]), entries)])
+        .await
+        .unwrap();
     assert_eq!(report.http_status(), Some(429), "{report:?}");
     assert_eq!(report.rejected(), 35);
-    assert!(report.outcomes().iter().all(|o| matches!(o.status, EntryStatus::Rejected { kind: ErrorKind::RateLimited, .. })));
+    assert!(report.outcomes().iter().all(|o| matches!(
+        o.status,
+        EntryStatus::Rejected {
+            kind: ErrorKind::RateLimited,
+            ..
+        }
+    )));
 }
 
 #[tokio::test]
 async fn json_metadata_with_escapes_is_refused_not_corrupted() {
-    let Some(client) = client_with(|b| b.encoding(PushEncoding::Json { gzip: false }), "json_metadata_with_escapes_is_refused_not_corrupted") else { return };
+    let Some(client) = client_with(
+        |b| b.encoding(PushEncoding::Json { gzip: false }),
+        "json_metadata_with_escapes_is_refused_not_corrupted",
+    ) else {
+        return;
+    };
     let run = run_id("jsonmeta");
     let now = Timestamp::now();
-    let entries = vec![Entry::new(now, "a").with_metadata("m", "x\"y"), Entry::new(now.add(Duration::from_nanos(1)), "b").with_metadata("m", "plain")];
-    let report = client.push_accounted(&[Stream::new(labels(&[("run", &run)]), entries)]).await.unwrap();
-    assert!(matches!(&report.outcomes()[0].status, EntryStatus::NotSent { reason } if reason.contains("Protobuf")), "{report:?}");
+    let entries = vec![
+        Entry::new(now, "a").with_metadata("m", "x\"y"),
+        Entry::new(now.plus(Duration::from_nanos(1)), "b").with_metadata("m", "plain"),
+    ];
+    let report = client
+        .push_accounted(&[Stream::new(labels(&[("run", &run)]), entries)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&report.outcomes()[0].status, EntryStatus::NotSent { reason } if reason.contains("Protobuf")),
+        "{report:?}"
+    );
     assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
-    let got = read_run(&client, &run, now.sub(Duration::from_secs(1)), 100).await;
+    let got = read_run(&client, &run, now.minus(Duration::from_secs(1)), 100).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].1.structured_metadata, vec![("m".to_owned(), "plain".to_owned())]);
+    assert_eq!(
+        got[0].1.structured_metadata,
+        vec![("m".to_owned(), "plain".to_owned())]
+    );
 }

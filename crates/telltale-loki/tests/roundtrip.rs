@@ -3,31 +3,49 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use telltale_loki::{decode_push, encode_push, quote, unquote, Entry, LabelSet, PushEncoding, Stream, Timestamp};
+use telltale_loki::{
+    decode_push, encode_push, quote, unquote, Entry, LabelSet, PushEncoding, Stream, Timestamp,
+};
 
 fn label_name() -> impl Strategy<Value = String> {
     "[a-zA-Z_][a-zA-Z0-9_]{0,12}"
 }
 
 fn label_set() -> impl Strategy<Value = LabelSet> {
-    prop::collection::btree_map(label_name(), any::<String>().prop_filter("non-empty", |v| !v.is_empty()), 1..6)
-        .prop_map(|m| LabelSet::new(m).expect("generated labels are valid"))
+    prop::collection::btree_map(
+        label_name(),
+        any::<String>().prop_filter("non-empty", |v| !v.is_empty()),
+        1..6,
+    )
+    .prop_map(|m| LabelSet::new(m).expect("generated labels are valid"))
 }
 
 fn entry() -> impl Strategy<Value = Entry> {
-    (any::<i64>(), any::<String>(), prop::collection::btree_map(label_name(), any::<String>(), 0..4)).prop_map(|(ts, line, meta)| Entry {
-        timestamp: Timestamp::from_unix_nanos(ts),
-        line,
-        structured_metadata: meta.into_iter().collect(),
-    })
+    (
+        any::<i64>(),
+        any::<String>(),
+        prop::collection::btree_map(label_name(), any::<String>(), 0..4),
+    )
+        .prop_map(|(ts, line, meta)| Entry {
+            timestamp: Timestamp::from_unix_nanos(ts),
+            line,
+            structured_metadata: meta.into_iter().collect(),
+        })
 }
 
 fn streams() -> impl Strategy<Value = Vec<Stream>> {
-    prop::collection::vec((label_set(), prop::collection::vec(entry(), 0..8)), 0..5)
-        .prop_map(|v| v.into_iter().map(|(labels, entries)| Stream::new(labels, entries)).collect())
+    prop::collection::vec((label_set(), prop::collection::vec(entry(), 0..8)), 0..5).prop_map(|v| {
+        v.into_iter()
+            .map(|(labels, entries)| Stream::new(labels, entries))
+            .collect()
+    })
 }
 
-const ENCODINGS: [PushEncoding; 3] = [PushEncoding::Protobuf, PushEncoding::Json { gzip: false }, PushEncoding::Json { gzip: true }];
+const ENCODINGS: [PushEncoding; 3] = [
+    PushEncoding::Protobuf,
+    PushEncoding::Json { gzip: false },
+    PushEncoding::Json { gzip: true },
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -63,7 +81,16 @@ proptest! {
 
 #[test]
 fn quoting_handles_the_awkward_cases() {
-    for text in ["", "\"", "\\", "\n\r\t", "\u{0}\u{1f}\u{7f}", "é中😀", "\\\"", "`"] {
+    for text in [
+        "",
+        "\"",
+        "\\",
+        "\n\r\t",
+        "\u{0}\u{1f}\u{7f}",
+        "é中😀",
+        "\\\"",
+        "`",
+    ] {
         assert_eq!(unquote(&quote(text)).unwrap(), text, "{text:?}");
     }
     let labels: BTreeMap<&str, &str> = [("a", "x\"y"), ("b", "中")].into();
