@@ -80,6 +80,12 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// Replaces the base URL, keeping every other setting.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
     /// Authenticate every request (push, query and tail).
     pub fn auth(mut self, auth: Auth) -> Self {
         self.auth = Some(auth);

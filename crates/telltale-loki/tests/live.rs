@@ -104,10 +104,7 @@ async fn pushes_both_encodings_and_reads_everything_back_exactly() {
     .into_iter()
     .enumerate()
     {
-        let client = Client::builder(base.base_url())
-            .encoding(encoding)
-            .build()
-            .unwrap();
+        let client = client_with(|b| b.encoding(encoding), "roundtrip").expect("LOKI_URL is set");
         let enc_name = format!("enc{enc_idx}");
         let streams: Vec<Stream> = (0..2)
             .map(|s| {
@@ -615,10 +612,12 @@ async fn status_endpoints_and_config() {
         );
     }
     // A wrong base path is a typed 404, not a decode failure.
-    let wrong = Client::builder(format!("{}nope", client.base_url()))
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let nope = format!("{}nope", client.base_url());
+    let wrong = client_with(
+        |b| b.base_url(nope).retry(RetryPolicy::none()),
+        "status_endpoints_and_config",
+    )
+    .expect("LOKI_URL is set");
     let err = wrong.build_info().await.unwrap_err();
     assert_eq!(
         err.api().map(|a| a.kind()),
@@ -693,4 +692,62 @@ async fn json_metadata_with_escapes_is_refused_not_corrupted() {
         got[0].1.structured_metadata,
         vec![("m".to_owned(), "plain".to_owned())]
     );
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_typed_unauthorized() {
+    let Some(client) = client("wrong_credentials_are_typed_unauthorized") else {
+        return;
+    };
+    if std::env::var("LOKI_USERNAME").is_err() && std::env::var("LOKI_BEARER_TOKEN_FILE").is_err() {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(b"\nskipped: wrong_credentials_are_typed_unauthorized needs an authenticating Loki (set LOKI_USERNAME and LOKI_PASSWORD_FILE)\n");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("telltale-wrong-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("password"), "not-the-password\n").unwrap();
+    let mut builder = Client::builder(client.base_url())
+        .retry(RetryPolicy::none())
+        .auth(telltale_loki::Auth::Basic {
+            username: "tester".into(),
+            password: telltale_loki::Secret::from_file(dir.join("password")).unwrap(),
+        });
+    if let Ok(ca) = std::env::var("LOKI_CA_CERT_PATH") {
+        builder = builder.ca_file(ca);
+    }
+    let wrong = builder.build().unwrap();
+    let kind = |e: Error| e.api().map(|a| a.kind());
+    assert_eq!(
+        kind(wrong.build_info().await.unwrap_err()),
+        Some(ErrorKind::Unauthorized)
+    );
+    let push = wrong
+        .push_accounted(&[Stream::new(
+            labels(&[("run", "never")]),
+            vec![Entry::new(Timestamp::now(), "x")],
+        )])
+        .await;
+    assert_eq!(kind(push.unwrap_err()), Some(ErrorKind::Unauthorized));
+    assert_eq!(
+        kind(
+            wrong
+                .tail("{run=\"never\"}", &TailOptions::default())
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::Unauthorized)
+    );
+    // A client that does not trust the proxy's CA fails at TLS, as a transport error.
+    if std::env::var("LOKI_CA_CERT_PATH").is_ok() {
+        let untrusting = Client::builder(client.base_url())
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        assert!(matches!(
+            untrusting.build_info().await.unwrap_err(),
+            Error::Transport { .. }
+        ));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
