@@ -66,6 +66,12 @@ fn batch(line_len: usize, lines: usize) -> Vec<Stream> {
         .collect()
 }
 
+const ENCODINGS: [(&str, PushEncoding); 3] = [
+    ("protobuf+snappy", PushEncoding::Protobuf),
+    ("json", PushEncoding::Json { gzip: false }),
+    ("json+gzip", PushEncoding::Json { gzip: true }),
+];
+
 fn encode(c: &mut Criterion) {
     for (name, line_len) in [("100B", 100), ("1KiB", 1024)] {
         let lines = 10_000;
@@ -75,11 +81,13 @@ fn encode(c: &mut Criterion) {
             .flat_map(|s| &s.entries)
             .map(|e| e.line.len() as u64)
             .sum();
-        for (enc_name, enc) in [
-            ("protobuf+snappy", PushEncoding::Protobuf),
-            ("json", PushEncoding::Json { gzip: false }),
-            ("json+gzip", PushEncoding::Json { gzip: true }),
-        ] {
+        // Wire size matters as much as speed: print it once per encoding, beside the timings.
+        for (enc_name, enc) in ENCODINGS {
+            let body = encode_push(&streams, enc).body.len();
+            let pct = 100.0 * body as f64 / raw_bytes as f64;
+            println!("wire size {name}/{enc_name}: {body} bytes for {raw_bytes} bytes of lines ({pct:.1}%)");
+        }
+        for (enc_name, enc) in ENCODINGS {
             let mut group = c.benchmark_group(format!("encode/{name}"));
             group.throughput(Throughput::Elements(lines as u64));
             group.bench_function(format!("{enc_name}/lines"), |b| {

@@ -443,10 +443,25 @@ impl Client {
         body: Option<&Body<'_>>,
         extra_headers: &[(&'static str, &'static str)],
     ) -> Result<Answer, Error> {
+        let mut attempts = 0;
+        self.call_counting(method, path, query, body, extra_headers, &mut attempts)
+            .await
+    }
+
+    /// [`Client::call`], counting attempts into `attempts` so callers can report them.
+    pub(crate) async fn call_counting(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Body<'_>>,
+        extra_headers: &[(&'static str, &'static str)],
+        attempts: &mut u32,
+    ) -> Result<Answer, Error> {
         let policy = self.inner.retry;
         let started = Instant::now();
-        let mut retry = 0;
         loop {
+            *attempts += 1;
             let err = match self
                 .exchange(method, path, query, body, extra_headers)
                 .await
@@ -454,15 +469,14 @@ impl Client {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
-            if !err.is_retryable() || retry + 1 >= policy.max_attempts {
+            if !err.is_retryable() || *attempts >= policy.max_attempts {
                 return Err(err);
             }
-            let wait = policy.backoff(retry, err.api().and_then(ApiError::retry_after));
+            let wait = policy.backoff(*attempts - 1, err.api().and_then(ApiError::retry_after));
             if started.elapsed() + wait > policy.max_elapsed {
                 return Err(err);
             }
             tokio::time::sleep(wait).await;
-            retry += 1;
         }
     }
 

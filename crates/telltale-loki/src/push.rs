@@ -48,6 +48,16 @@ pub enum EntryStatus {
     },
 }
 
+impl EntryStatus {
+    /// The class of refusal, for a rejected entry.
+    pub fn rejection_kind(&self) -> Option<ErrorKind> {
+        match self {
+            EntryStatus::Rejected { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
+
 /// The fate of one entry of a push, addressed by its position in the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryOutcome {
@@ -215,7 +225,7 @@ impl Client {
             content_type: encoded.content_type,
             content_encoding: encoded.content_encoding,
         };
-        let statuses: Vec<Vec<EntryStatus>> = match self.call_counting(&body, &mut report).await {
+        let statuses: Vec<Vec<EntryStatus>> = match self.push_body(&body, &mut report).await {
             Ok(()) => to_send
                 .iter()
                 .map(|s| vec![EntryStatus::Accepted; s.entries.len()])
@@ -275,31 +285,19 @@ impl Client {
         Ok(report)
     }
 
-    async fn call_counting(&self, body: &Body<'_>, report: &mut PushReport) -> Result<(), Error> {
-        // The retry loop lives here rather than in `Client::call` so the report can count attempts.
-        let policy = self.inner.retry;
-        let started = std::time::Instant::now();
-        loop {
-            report.attempts += 1;
-            let err = match self
-                .exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[])
-                .await
-            {
-                Ok(answer) => {
-                    report.http_status = Some(answer.status);
-                    return Ok(());
-                }
-                Err(err) => err,
-            };
-            if !err.is_retryable() || report.attempts >= policy.max_attempts {
-                return Err(err);
-            }
-            let wait = policy.backoff(report.attempts - 1, err.api().and_then(|a| a.retry_after()));
-            if started.elapsed() + wait > policy.max_elapsed {
-                return Err(err);
-            }
-            tokio::time::sleep(wait).await;
-        }
+    async fn push_body(&self, body: &Body<'_>, report: &mut PushReport) -> Result<(), Error> {
+        let answer = self
+            .call_counting(
+                Method::Post,
+                "/loki/api/v1/push",
+                &[],
+                Some(body),
+                &[],
+                &mut report.attempts,
+            )
+            .await?;
+        report.http_status = Some(answer.status);
+        Ok(())
     }
 
     fn refuse_locally(&self, entry: &crate::Entry) -> Option<String> {

@@ -338,9 +338,9 @@ struct WireData {
 }
 
 #[derive(Deserialize)]
-struct WireStream {
-    stream: BTreeMap<String, String>,
-    values: Vec<Vec<serde_json::Value>>,
+pub(crate) struct WireStream {
+    pub(crate) stream: BTreeMap<String, String>,
+    pub(crate) values: Vec<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]

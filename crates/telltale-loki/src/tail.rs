@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::entry::{ReadStream, Timestamp};
 use crate::error::BoxError;
-use crate::query::decode_stream_values;
+use crate::query::{decode_stream_values, WireStream};
 use crate::{Client, Error, LabelSet};
 
 /// Options for a tail.
@@ -69,12 +69,6 @@ struct WireFrame {
     streams: Vec<WireStream>,
     #[serde(default)]
     dropped_entries: Option<Vec<WireDropped>>,
-}
-
-#[derive(Deserialize)]
-struct WireStream {
-    stream: BTreeMap<String, String>,
-    values: Vec<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]

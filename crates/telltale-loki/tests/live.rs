@@ -368,6 +368,24 @@ async fn batch_pusher_accounts_for_every_entry() {
     );
 }
 
+/// Pushes one stream and returns each entry's rejection kind (`None` for accepted).
+async fn push_kinds(
+    client: &Client,
+    labels: LabelSet,
+    entries: Vec<Entry>,
+) -> Vec<Option<ErrorKind>> {
+    let report = client
+        .push_accounted(&[Stream::new(labels, entries)])
+        .await
+        .unwrap();
+    assert_eq!(report.unknown() + report.not_sent(), 0, "{report:?}");
+    report
+        .outcomes()
+        .iter()
+        .map(|o| o.status.rejection_kind())
+        .collect()
+}
+
 #[tokio::test]
 async fn rejections_are_typed_and_partial_pushes_keep_valid_entries() {
     let Some(client) = client_with(
@@ -379,12 +397,14 @@ async fn rejections_are_typed_and_partial_pushes_keep_valid_entries() {
     let run = run_id("reject");
     let now = Timestamp::now();
     let day = Duration::from_secs(86_400);
+    let case = |name: &str| labels(&[("run", &run), ("case", name)]);
+    let ns = |n: u64| now.plus(Duration::from_nanos(n));
 
-    // Too old (past reject_old_samples_max_age, 1w by default) beside a valid entry.
-    let set = labels(&[("run", &run), ("case", "old")]);
+    // Too old (past reject_old_samples_max_age, 1w by default) beside a valid entry; `push`
+    // reports the partial rejection as a typed error carrying the per-entry report.
     let err = client
         .push(&[Stream::new(
-            set.clone(),
+            case("old"),
             vec![
                 Entry::new(now.minus(day * 8), "too old"),
                 Entry::new(now, "fine"),
@@ -401,88 +421,45 @@ async fn rejections_are_typed_and_partial_pushes_keep_valid_entries() {
     else {
         panic!("expected one rejection, got {err}")
     };
-    assert!(
-        matches!(
-            &report.outcomes()[0].status,
-            EntryStatus::Rejected {
-                kind: ErrorKind::TooOld,
-                ..
-            }
-        ),
-        "{report:?}"
-    );
-    assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
+    let kinds: Vec<_> = report
+        .outcomes()
+        .iter()
+        .map(|o| o.status.rejection_kind())
+        .collect();
+    assert_eq!(kinds, [Some(ErrorKind::TooOld), None]);
 
     // Too new (past creation_grace_period).
-    let report = client
-        .push_accounted(&[Stream::new(
-            labels(&[("run", &run), ("case", "new")]),
-            vec![Entry::new(now.plus(day), "future")],
-        )])
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &report.outcomes()[0].status,
-            EntryStatus::Rejected {
-                kind: ErrorKind::TooNew,
-                ..
-            }
-        ),
-        "{report:?}"
-    );
+    let got = push_kinds(
+        &client,
+        case("new"),
+        vec![Entry::new(now.plus(day), "future")],
+    )
+    .await;
+    assert_eq!(got, [Some(ErrorKind::TooNew)]);
 
     // Line too long, refused by the server since the client's own check is off.
-    let long = "l".repeat(300 * 1024);
-    let report = client
-        .push_accounted(&[Stream::new(
-            labels(&[("run", &run), ("case", "long")]),
-            vec![
-                Entry::new(now, long),
-                Entry::new(now.plus(Duration::from_nanos(1)), "short"),
-            ],
-        )])
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &report.outcomes()[0].status,
-            EntryStatus::Rejected {
-                kind: ErrorKind::LineTooLong,
-                ..
-            }
-        ),
-        "{report:?}"
-    );
-    assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
+    let long = Entry::new(now, "l".repeat(300 * 1024));
+    let got = push_kinds(
+        &client,
+        case("long"),
+        vec![long, Entry::new(ns(1), "short")],
+    )
+    .await;
+    assert_eq!(got, [Some(ErrorKind::LineTooLong), None]);
 
     // Entry too far behind the newest entry of its stream.
-    let behind = labels(&[("run", &run), ("case", "behind")]);
     client
-        .push(&[Stream::new(behind.clone(), vec![Entry::new(now, "newest")])])
+        .push(&[Stream::new(case("behind"), vec![Entry::new(now, "newest")])])
         .await
         .unwrap();
-    let report = client
-        .push_accounted(&[Stream::new(
-            behind,
-            vec![
-                Entry::new(now.minus(Duration::from_secs(3 * 3600)), "late"),
-                Entry::new(now.plus(Duration::from_nanos(5)), "on time"),
-            ],
-        )])
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &report.outcomes()[0].status,
-            EntryStatus::Rejected {
-                kind: ErrorKind::TooFarBehind,
-                ..
-            }
-        ),
-        "{report:?}"
-    );
-    assert_eq!(report.outcomes()[1].status, EntryStatus::Accepted);
+    let late = Entry::new(now.minus(Duration::from_secs(3 * 3600)), "late");
+    let got = push_kinds(
+        &client,
+        case("behind"),
+        vec![late, Entry::new(ns(5), "on time")],
+    )
+    .await;
+    assert_eq!(got, [Some(ErrorKind::TooFarBehind), None]);
 
     // Label limits enforced by the server when the client is told to allow more.
     let loose = LabelLimits {
@@ -490,43 +467,15 @@ async fn rejections_are_typed_and_partial_pushes_keep_valid_entries() {
         max_name_len: 4096,
         max_value_len: 8192,
     };
-    let many = LabelSet::with_limits(
-        (0..17)
-            .map(|i| (format!("l{i:02}"), "v".to_owned()))
-            .chain([("run".to_owned(), run.clone())]),
-        loose,
-    )
-    .unwrap();
-    let report = client
-        .push_accounted(&[Stream::new(many, vec![Entry::new(now, "x")])])
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &report.outcomes()[0].status,
-            EntryStatus::Rejected {
-                kind: ErrorKind::TooManyLabels,
-                ..
-            }
-        ),
-        "{report:?}"
-    );
+    let names = (0..17).map(|i| (format!("l{i:02}"), "v".to_owned()));
+    let many =
+        LabelSet::with_limits(names.chain([("run".to_owned(), run.clone())]), loose).unwrap();
+    let got = push_kinds(&client, many, vec![Entry::new(now, "x")]).await;
+    assert_eq!(got, [Some(ErrorKind::TooManyLabels)]);
     let big =
         LabelSet::with_limits([("run", run.as_str()), ("big", &"v".repeat(3000))], loose).unwrap();
-    let report = client
-        .push_accounted(&[Stream::new(big, vec![Entry::new(now, "x")])])
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &report.outcomes()[0].status,
-            EntryStatus::Rejected {
-                kind: ErrorKind::LabelValueTooLong,
-                ..
-            }
-        ),
-        "{report:?}"
-    );
+    let got = push_kinds(&client, big, vec![Entry::new(now, "x")]).await;
+    assert_eq!(got, [Some(ErrorKind::LabelValueTooLong)]);
 
     // Nothing rejected was stored; everything accepted was.
     let stored: Vec<String> = read_run(&client, &run, now.minus(day * 9), 1000)
