@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-/// Boxed cause kept as `source()`, so no dependency's error type shows in the public API.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) use telltale_http::BoxError;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -129,6 +128,25 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+}
+
+impl From<telltale_http::Error> for Error {
+    fn from(err: telltale_http::Error) -> Error {
+        match err {
+            telltale_http::Error::Config { reason, source } => Error::Config { reason, source },
+            telltale_http::Error::Secret { origin, source } => Error::Secret { origin, source },
+            telltale_http::Error::Transport { endpoint, source } => {
+                Error::Transport { endpoint, source }
+            }
+            telltale_http::Error::Timeout { endpoint, timeout } => {
+                Error::Timeout { endpoint, timeout }
+            }
+            other => Error::Config {
+                reason: other.to_string(),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
 }
 
 impl Error {

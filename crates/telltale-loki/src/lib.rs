@@ -62,7 +62,6 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-mod auth;
 mod batch;
 mod client;
 mod encode;
@@ -77,9 +76,8 @@ mod query;
 mod server_config;
 mod tail;
 
-pub use crate::auth::{Auth, Secret};
 pub use crate::batch::{BatchConfig, BatchPusher, Batcher, PushTotals};
-pub use crate::client::{Client, ClientBuilder, RetryPolicy};
+pub use crate::client::{Client, ClientBuilder};
 pub use crate::encode::{decode_push, encode_push, EncodedPush, PushEncoding};
 pub use crate::entry::{Entry, ReadEntry, ReadStream, Stream, Timestamp};
 pub use crate::error::{ApiError, Error, ErrorKind};
@@ -93,3 +91,4 @@ pub use crate::query::{
 };
 pub use crate::server_config::{Limits, ServerConfig, StreamRetention};
 pub use crate::tail::{DroppedEntry, Tail, TailFrame, TailOptions};
+pub use telltale_http::{Auth, RetryPolicy, Secret};

@@ -17,11 +17,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::client::{Body, Method};
 use crate::encode::{encode_push, PushEncoding};
 use crate::entry::{Stream, Timestamp};
 use crate::error::ErrorKind;
 use crate::{Client, Error, LabelSet};
+use telltale_http::{Body, Method};
 
 /// What happened to one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,7 +291,7 @@ impl Client {
                 Method::Post,
                 "/loki/api/v1/push",
                 &[],
-                Some(body),
+                Some(*body),
                 &[],
                 &mut report.attempts,
             )

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::{decode_json, Method};
+use telltale_http::{Body, Method};
+
+use crate::client::decode_json;
 use crate::entry::{ReadEntry, ReadStream, Timestamp};
 use crate::{Client, Error, LabelSet};
 
@@ -673,12 +675,12 @@ impl Client {
         form.push(("start", start.unix_nanos().to_string()));
         form.push(("end", end.unix_nanos().to_string()));
         let encoded = form_urlencode(&form);
-        let body = crate::client::Body {
+        let body = Body {
             bytes: encoded.as_bytes(),
             content_type: "application/x-www-form-urlencoded",
             content_encoding: None,
         };
-        let answer = self.call(Method::Post, path, &[], Some(&body), &[]).await?;
+        let answer = self.call(Method::Post, path, &[], Some(body), &[]).await?;
         let env: Envelope<Vec<BTreeMap<String, String>>> = decode_json(path, &answer.body)?;
         check_status(path, &env)?;
         Ok(env.data.unwrap_or_default())

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::Method;
 use crate::{Client, Error};
+use telltale_http::Method;
 
 /// The settings of a running Loki that decide what it keeps and what it refuses.
 #[derive(Debug, Clone, PartialEq)]

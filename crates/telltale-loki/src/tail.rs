@@ -86,7 +86,7 @@ impl Client {
             reason: reason.to_owned(),
             source,
         };
-        let mut url = self.url("/loki/api/v1/tail");
+        let mut url = self.inner.http.url("/loki/api/v1/tail");
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
         url.set_scheme(scheme)
             .expect("ws and wss are valid schemes for http URLs");
@@ -107,32 +107,33 @@ impl Client {
             .as_str()
             .into_client_request()
             .map_err(|e| fail("bad tail URL", Some(Box::new(e))))?;
-        for (name, value) in &self.inner.headers {
+        for (name, value) in self.inner.http.default_headers() {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        let connector = tokio_tungstenite::Connector::Rustls(self.inner.tls.clone());
+        let connector = tokio_tungstenite::Connector::Rustls(self.inner.http.tls());
         let connect =
             tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
-        let (socket, _response) = match tokio::time::timeout(self.inner.timeout, connect).await {
-            Err(_) => {
-                return Err(Error::Timeout {
-                    endpoint: "/loki/api/v1/tail".into(),
-                    timeout: self.inner.timeout,
-                })
-            }
-            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(res))) => {
-                let status = res.status().as_u16();
-                let body = res.body().clone().unwrap_or_default();
-                return Err(Error::Api(crate::error::ApiError::new(
-                    status,
-                    "/loki/api/v1/tail",
-                    &body,
-                    None,
-                )));
-            }
-            Ok(Err(e)) => return Err(fail("websocket handshake failed", Some(Box::new(e)))),
-            Ok(Ok(pair)) => pair,
-        };
+        let (socket, _response) =
+            match tokio::time::timeout(self.inner.http.timeout(), connect).await {
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        endpoint: "/loki/api/v1/tail".into(),
+                        timeout: self.inner.http.timeout(),
+                    })
+                }
+                Ok(Err(tokio_tungstenite::tungstenite::Error::Http(res))) => {
+                    let status = res.status().as_u16();
+                    let body = res.body().clone().unwrap_or_default();
+                    return Err(Error::Api(crate::error::ApiError::new(
+                        status,
+                        "/loki/api/v1/tail",
+                        &body,
+                        None,
+                    )));
+                }
+                Ok(Err(e)) => return Err(fail("websocket handshake failed", Some(Box::new(e)))),
+                Ok(Ok(pair)) => pair,
+            };
         Ok(Tail { socket, query })
     }
 }

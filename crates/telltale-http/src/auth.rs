@@ -1,9 +1,9 @@
-//! Credentials for managed and proxied Lokis, read from files or the environment, never inline.
+//! Credentials for managed and proxied servers, read from files or the environment, never inline.
 
 use std::fmt;
 use std::path::Path;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A secret value that never appears in `Debug` output or error messages.
 #[derive(Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Auth {
-    /// HTTP basic auth, as Grafana Cloud uses (user id plus API token).
+    /// HTTP basic auth, as Grafana Cloud and most reverse proxies use.
     Basic {
         /// The user name.
         username: String,
