@@ -1,0 +1,2 @@
+//! Parser benchmark (being written).
+fn main() {}
