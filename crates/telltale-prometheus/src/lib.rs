@@ -5,8 +5,10 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod api;
 mod error;
 pub mod exposition;
 
+pub use crate::api::{Client, ClientBuilder, QueryOptions, TargetState};
 pub use crate::error::{ApiError, ApiErrorType, Error};
 pub use telltale_http::{Auth, RetryPolicy, Secret};
