@@ -8,9 +8,10 @@
 //! - **Push** (`POST /loki/api/v1/push`) as protobuf in snappy's block format (the default) or
 //!   JSON (nanosecond timestamps as strings, optional gzip), with structured metadata. Label
 //!   sets are validated before sending ([`LabelSet`]). 429 and 5xx are retried with full-jitter
-//!   backoff honouring `Retry-After` ([`RetryPolicy`]). Other 4xx are typed errors carrying
-//!   Loki's reason ([`ErrorKind`]). A 400 that rejects part of a request is read entry by entry,
-//!   so [`PushReport`] marks each entry accepted, rejected, not sent, or unknown.
+//!   backoff honouring `Retry-After` ([`RetryPolicy`]), and a retry resends only the entries
+//!   still in doubt. Other 4xx are typed errors carrying Loki's reason ([`ErrorKind`]). A 400 or
+//!   429 that refuses part of a request is read entry by entry, so [`PushReport`] marks each
+//!   entry accepted, rejected, not sent, or unknown.
 //! - **Batching** by size and age ([`Batcher`], [`BatchPusher`]), with totals that account for
 //!   every entry handed in.
 //! - **Queries**: [`Client::query`] and [`Client::query_range`] with every result type and the
@@ -57,6 +58,9 @@
 //!   entries are reported [`EntryStatus::Unknown`], never guessed.
 //! - `index/stats` leaves out data still in ingesters, so fresh pushes read as zero until flushed.
 //! - A tail may replay old lines after a reconnect; use [`Client::read_all`] for delivery proofs.
+//! - Loki checks each stream's whole batch against its per-stream rate burst
+//!   (`per_stream_rate_limit_burst`, 15 MB by default): a batch larger than that is refused on
+//!   every attempt, so keep [`BatchConfig::max_bytes`] below it.
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]

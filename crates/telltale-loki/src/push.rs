@@ -16,6 +16,7 @@
 //! added (`service_name`), so a message's stream matches ours when ours is a subset of it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use crate::encode::{encode_push, PushEncoding};
 use crate::entry::{Stream, Timestamp};
@@ -218,59 +219,7 @@ impl Client {
             return Ok(report);
         }
 
-        let encoded = encode_push(&to_send, self.inner.encoding);
-        report.request_bytes = encoded.body.len();
-        let body = Body {
-            bytes: &encoded.body,
-            content_type: encoded.content_type,
-            content_encoding: encoded.content_encoding,
-        };
-        let statuses: Vec<Vec<EntryStatus>> = match self.push_body(&body, &mut report).await {
-            Ok(()) => to_send
-                .iter()
-                .map(|s| vec![EntryStatus::Accepted; s.entries.len()])
-                .collect(),
-            Err(Error::Api(api)) if api.status() == 400 => {
-                report.http_status = Some(400);
-                attribute_rejections(&to_send, api.message())
-            }
-            // The tenant-wide rate limit is checked before anything is stored.
-            Err(Error::Api(api)) if api.kind() == ErrorKind::RateLimited => {
-                report.http_status = Some(api.status());
-                let reason = api.message().to_owned();
-                to_send
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            EntryStatus::Rejected {
-                                kind: ErrorKind::RateLimited,
-                                reason: reason.clone()
-                            };
-                            s.entries.len()
-                        ]
-                    })
-                    .collect()
-            }
-            Err(err) if err.is_retryable() => {
-                report.http_status = err.api().map(|a| a.status());
-                let reason = format!(
-                    "request failed after {} attempts, Loki may or may not have stored it: {err}",
-                    report.attempts
-                );
-                to_send
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            EntryStatus::Unknown {
-                                reason: reason.clone()
-                            };
-                            s.entries.len()
-                        ]
-                    })
-                    .collect()
-            }
-            Err(err) => return Err(err),
-        };
+        let statuses = self.send_with_retries(&to_send, &mut report).await?;
         for (slot, stream_statuses) in statuses.into_iter().enumerate() {
             for (pos, status) in stream_statuses.into_iter().enumerate() {
                 let (stream, entry) = origin[slot][pos];
@@ -285,19 +234,177 @@ impl Client {
         Ok(report)
     }
 
-    async fn push_body(&self, body: &Body<'_>, report: &mut PushReport) -> Result<(), Error> {
-        let answer = self
-            .call_counting(
-                Method::Post,
-                "/loki/api/v1/push",
-                &[],
-                Some(*body),
-                &[],
-                &mut report.attempts,
-            )
-            .await?;
-        report.http_status = Some(answer.status);
-        Ok(())
+    /// Sends `streams`, retrying per the client's policy, and settles each entry's status.
+    ///
+    /// Only entries still in doubt are resent: an entry Loki stored on an earlier attempt stays
+    /// accepted, and one it refused for good (too old, too long) is not sent again. Entries
+    /// refused for a retryable reason (per-stream rate limit, stream limit) or lost to a 5xx or
+    /// a timeout are resent until the policy is spent.
+    async fn send_with_retries(
+        &self,
+        streams: &[Stream],
+        report: &mut PushReport,
+    ) -> Result<Vec<Vec<EntryStatus>>, Error> {
+        let policy = self.inner.retry;
+        let started = std::time::Instant::now();
+        let mut settled: Vec<Vec<Option<EntryStatus>>> = streams
+            .iter()
+            .map(|s| vec![None; s.entries.len()])
+            .collect();
+        loop {
+            // The entries still pending, with their positions in `streams`.
+            let mut pending: Vec<Stream> = Vec::new();
+            let mut positions: Vec<(usize, Vec<usize>)> = Vec::new();
+            for (idx, stream) in streams.iter().enumerate() {
+                let open: Vec<usize> = (0..stream.entries.len())
+                    .filter(|&i| settled[idx][i].is_none())
+                    .collect();
+                if !open.is_empty() {
+                    pending.push(Stream {
+                        labels: stream.labels.clone(),
+                        entries: open.iter().map(|&i| stream.entries[i].clone()).collect(),
+                    });
+                    positions.push((idx, open));
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let encoded = encode_push(&pending, self.inner.encoding);
+            report.request_bytes = encoded.body.len();
+            let body = Body {
+                bytes: &encoded.body,
+                content_type: encoded.content_type,
+                content_encoding: encoded.content_encoding,
+            };
+            report.attempts += 1;
+            let attempt = self
+                .exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[])
+                .await;
+            let retries_left = report.attempts < policy.max_attempts;
+            // Per pending entry: `Some(status)` settles it, `None` leaves it for another attempt.
+            let (outcome, retry_after, last_error): (
+                Vec<Vec<Option<EntryStatus>>>,
+                Option<Duration>,
+                Option<Error>,
+            ) = match attempt {
+                Ok(answer) => {
+                    report.http_status = Some(answer.status);
+                    (
+                        pending
+                            .iter()
+                            .map(|s| vec![Some(EntryStatus::Accepted); s.entries.len()])
+                            .collect(),
+                        None,
+                        None,
+                    )
+                }
+                Err(Error::Api(api)) if api.status() == 400 || api.status() == 429 => {
+                    report.http_status = Some(api.status());
+                    let retry_after = api.retry_after();
+                    // A 400 is final; a 429 is worth another try for what it refused.
+                    let resend = retries_left && api.status() == 429;
+                    let statuses = if api.kind() == ErrorKind::RateLimited {
+                        // The tenant-wide rate limit refuses the whole request before storing anything.
+                        let reason = api.message().to_owned();
+                        pending
+                            .iter()
+                            .map(|s| {
+                                vec![
+                                    EntryStatus::Rejected {
+                                        kind: ErrorKind::RateLimited,
+                                        reason: reason.clone()
+                                    };
+                                    s.entries.len()
+                                ]
+                            })
+                            .collect()
+                    } else {
+                        attribute_rejections(&pending, api.message())
+                    };
+                    let outcome = statuses
+                        .into_iter()
+                        .map(|stream| {
+                            stream
+                                .into_iter()
+                                .map(|status| {
+                                    if resend && is_worth_retrying(&status) {
+                                        None
+                                    } else {
+                                        Some(status)
+                                    }
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    (outcome, retry_after, None)
+                }
+                Err(err) if err.is_retryable() => {
+                    report.http_status = err.api().map(|a| a.status());
+                    let retry_after = err.api().and_then(|a| a.retry_after());
+                    (
+                        pending
+                            .iter()
+                            .map(|s| vec![None; s.entries.len()])
+                            .collect(),
+                        retry_after,
+                        Some(err),
+                    )
+                }
+                // Refused as a whole (401, 404, 422, oversize): nothing of this attempt was stored.
+                Err(err) if report.attempts == 1 => return Err(err),
+                Err(err) => {
+                    let reason = format!(
+                        "a retry was refused ({err}); earlier attempts may have stored this entry"
+                    );
+                    (
+                        pending
+                            .iter()
+                            .map(|s| {
+                                vec![
+                                    Some(EntryStatus::Unknown {
+                                        reason: reason.clone()
+                                    });
+                                    s.entries.len()
+                                ]
+                            })
+                            .collect(),
+                        None,
+                        None,
+                    )
+                }
+            };
+            for ((idx, open), stream_outcome) in positions.iter().zip(outcome) {
+                for (&i, status) in open.iter().zip(stream_outcome) {
+                    settled[*idx][i] = status;
+                }
+            }
+            if settled.iter().flatten().all(Option::is_some) {
+                break;
+            }
+            let wait = policy.backoff(report.attempts - 1, retry_after);
+            if !retries_left || started.elapsed() + wait > policy.max_elapsed {
+                let reason = match &last_error {
+                    Some(err) => format!("request failed after {} attempts, Loki may or may not have stored it: {err}", report.attempts),
+                    None => format!("still refused after {} attempts", report.attempts),
+                };
+                for status in settled.iter_mut().flatten().filter(|s| s.is_none()) {
+                    *status = Some(EntryStatus::Unknown {
+                        reason: reason.clone(),
+                    });
+                }
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        Ok(settled
+            .into_iter()
+            .map(|s| {
+                s.into_iter()
+                    .map(|st| st.expect("every entry is settled"))
+                    .collect()
+            })
+            .collect())
     }
 
     fn refuse_locally(&self, entry: &crate::Entry) -> Option<String> {
@@ -339,6 +446,18 @@ impl Client {
             }
         }
         None
+    }
+}
+
+/// Whether an entry refused with this status may be stored by sending it again.
+fn is_worth_retrying(status: &EntryStatus) -> bool {
+    match status {
+        EntryStatus::Rejected { kind, .. } => matches!(
+            kind,
+            ErrorKind::RateLimited | ErrorKind::StreamRateLimited | ErrorKind::StreamLimit
+        ),
+        EntryStatus::Unknown { .. } => true,
+        EntryStatus::Accepted | EntryStatus::NotSent { .. } => false,
     }
 }
 
@@ -541,6 +660,15 @@ fn parse_named(line: &str) -> Option<Named> {
             });
         }
         return Some(Named::WholeStream { stream });
+    }
+    if let Some(rest) =
+        line.strip_prefix("maximum active stream limit exceeded when trying to create stream ")
+    {
+        // The stream text ends at the first "}, " (Loki goes on with advice after it).
+        let end = rest.find("}, ").map(|i| i + 1).unwrap_or(rest.len());
+        return Some(Named::WholeStream {
+            stream: LabelSet::parse(&rest[..end]).ok()?,
+        });
     }
     if line.starts_with("max entry size '") {
         let stream = LabelSet::parse(between(line, "for stream '", "' while")?).ok()?;
@@ -761,6 +889,48 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn stream_limit_and_stream_rate_limit_name_their_entries() {
+        // Recorded from Loki 3.5.12 with max_global_streams_per_user: 3 and a 2KB per-stream rate.
+        let sent = [
+            stream(&[("job", "sc")], &[(1, "a")]),
+            stream(&[("job", "ok")], &[(2, "b")]),
+        ];
+        let body = "maximum active stream limit exceeded when trying to create stream {job=\"sc\", service_name=\"sc\"}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: 'fake'";
+        let got = attribute_rejections(&sent, body);
+        assert!(
+            matches!(
+                &got[0][0],
+                EntryStatus::Rejected {
+                    kind: ErrorKind::StreamLimit,
+                    ..
+                }
+            ),
+            "{got:?}"
+        );
+        assert_eq!(got[1][0], EntryStatus::Accepted);
+        let sent = [stream(
+            &[("job", "rate")],
+            &[
+                (1_795_319_263_876_772_093, "x"),
+                (1_795_319_263_876_772_094, "y"),
+            ],
+        )];
+        let body = "entry with timestamp 2026-11-22 03:47:43.876772093 +0000 UTC ignored, reason: 'Per stream rate limit exceeded (limit: 2KB/sec) while attempting to ingest for stream '{job=\"rate\", service_name=\"rate\"}' totaling 3000B, consider splitting a stream via additional labels or contact your Loki administrator to see if the limit can be increased',\nuser 'fake', total ignored: 1 out of 2 for stream: {job=\"rate\", service_name=\"rate\"}";
+        let got = attribute_rejections(&sent, body);
+        assert!(
+            matches!(
+                &got[0][0],
+                EntryStatus::Rejected {
+                    kind: ErrorKind::StreamRateLimited,
+                    ..
+                }
+            ),
+            "{got:?}"
+        );
+        assert_eq!(got[0][1], EntryStatus::Accepted);
     }
 
     #[test]

@@ -700,3 +700,119 @@ async fn wrong_credentials_are_typed_unauthorized() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Needs a Loki with tiny limits, named by `LOKI_LIMITED_URL`: `max_global_streams_per_user: 3`,
+/// `per_stream_rate_limit: 2KB`, `per_stream_rate_limit_burst: 4KB` (see the crate README).
+#[tokio::test]
+async fn stream_limits_are_typed_and_retried_entry_by_entry() {
+    let Ok(url) = std::env::var("LOKI_LIMITED_URL") else {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(b"\nskipped: stream_limits_are_typed_and_retried_entry_by_entry (set LOKI_LIMITED_URL to a Loki with tiny stream limits)\n");
+        return;
+    };
+    let once = Client::builder(&url)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let stream = labels(&[("job", "telltale-limits")]);
+    let now = Timestamp::now();
+    let line = |i: u64| {
+        Entry::new(
+            now.plus(Duration::from_nanos(i)),
+            format!("{i:04}{}", "r".repeat(1496)),
+        )
+    };
+
+    // Three 1.5 kB lines against a 4 kB burst: some are refused for this stream's rate alone.
+    let report = once
+        .push_accounted(&[Stream::new(stream.clone(), (0..3).map(line).collect())])
+        .await
+        .unwrap();
+    assert_eq!(report.http_status(), Some(429), "{report:?}");
+    assert_eq!(report.unknown(), 0, "{report:?}");
+    let refused = report
+        .outcomes()
+        .iter()
+        .filter(|o| o.status.rejection_kind() == Some(ErrorKind::StreamRateLimited))
+        .count();
+    assert!(
+        refused >= 1 && report.accepted() + refused == 3,
+        "{report:?}"
+    );
+
+    // With retries, only what was refused goes again. Loki checks a stream's whole batch
+    // against its rate, so the refused stream's batch (3 kB) must fit the 4 kB burst.
+    let other = labels(&[("job", "telltale-limits-other")]);
+    let patient = Client::builder(&url)
+        .retry(RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(2),
+            max_elapsed: Duration::from_secs(30),
+        })
+        .build()
+        .unwrap();
+    // Spend the stream's tokens: 3 kB of its 4 kB burst.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let spent = once
+        .push_accounted(&[Stream::new(stream.clone(), (5..7).map(line).collect())])
+        .await
+        .unwrap();
+    assert_eq!(spent.accepted(), 2, "{spent:?}");
+    let batch = [
+        Stream::new(other.clone(), vec![Entry::new(now, "small")]),
+        Stream::new(stream.clone(), (10..12).map(line).collect()),
+    ];
+    let both_bytes = telltale_loki::encode_push(&batch, PushEncoding::Protobuf)
+        .body
+        .len();
+    let report = patient.push_accounted(&batch).await.unwrap();
+    assert_eq!(report.accepted(), 3, "{report:?}");
+    assert!(
+        report.attempts() > 1,
+        "the stream's tokens were spent, so the first attempt is refused: {report:?}"
+    );
+    assert!(
+        report.request_bytes() < both_bytes,
+        "the last attempt resent only the refused stream: {report:?}"
+    );
+    let stored = patient
+        .read_all(
+            Selector::from(&stream).logs(),
+            now,
+            now.plus(Duration::from_secs(1)),
+            Direction::Forward,
+            100,
+        )
+        .await
+        .unwrap();
+    let lines: Vec<&str> = stored
+        .iter()
+        .flat_map(|s| &s.entries)
+        .map(|e| &e.line[..4])
+        .filter(|l| l.starts_with("001"))
+        .collect();
+    assert_eq!(lines, ["0010", "0011"], "each entry stored once");
+
+    // New streams past max_global_streams_per_user are refused by stream, the others kept.
+    let fresh: Vec<Stream> = (0..5)
+        .map(|i| {
+            Stream::new(
+                labels(&[("job", &format!("new-{}-{i}", run_id("limit")))]),
+                vec![line(100 + i)],
+            )
+        })
+        .collect();
+    let report = once.push_accounted(&fresh).await.unwrap();
+    let limited = report
+        .outcomes()
+        .iter()
+        .filter(|o| o.status.rejection_kind() == Some(ErrorKind::StreamLimit))
+        .count();
+    // Loki counts streams per request loosely (single-binary shards the global limit), so only
+    // "some are refused, by stream, and every entry is accounted for" is asserted.
+    assert!(
+        limited >= 1 && report.accepted() + limited == 5,
+        "{report:?}"
+    );
+}
