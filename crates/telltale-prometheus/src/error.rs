@@ -83,9 +83,16 @@ impl From<telltale_http::Error> for Error {
         match err {
             telltale_http::Error::Config { reason, source } => Error::Config { reason, source },
             telltale_http::Error::Secret { origin, source } => Error::Secret { origin, source },
-            telltale_http::Error::Transport { endpoint, source } => Error::Transport { endpoint, source },
-            telltale_http::Error::Timeout { endpoint, timeout } => Error::Timeout { endpoint, timeout },
-            other => Error::Config { reason: other.to_string(), source: Some(Box::new(other)) },
+            telltale_http::Error::Transport { endpoint, source } => {
+                Error::Transport { endpoint, source }
+            }
+            telltale_http::Error::Timeout { endpoint, timeout } => {
+                Error::Timeout { endpoint, timeout }
+            }
+            other => Error::Config {
+                reason: other.to_string(),
+                source: Some(Box::new(other)),
+            },
         }
     }
 }
@@ -111,7 +118,11 @@ impl Error {
 
     pub(crate) fn decode(endpoint: &str, reason: impl Into<String>, body: &[u8]) -> Error {
         let end = body.len().min(200);
-        Error::Decode { endpoint: endpoint.to_owned(), reason: reason.into(), body_start: String::from_utf8_lossy(&body[..end]).into_owned() }
+        Error::Decode {
+            endpoint: endpoint.to_owned(),
+            reason: reason.into(),
+            body_start: String::from_utf8_lossy(&body[..end]).into_owned(),
+        }
     }
 }
 
@@ -131,7 +142,14 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "call {}: server answered {} ({}): {}", self.endpoint, self.status, self.error_type.as_str(), self.message)
+        write!(
+            f,
+            "call {}: server answered {} ({}): {}",
+            self.endpoint,
+            self.status,
+            self.error_type.as_str(),
+            self.message
+        )
     }
 }
 
