@@ -1,0 +1,2 @@
+//! Encoder benchmark (skeleton).
+fn main() {}

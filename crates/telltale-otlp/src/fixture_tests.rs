@@ -1,0 +1,1 @@
+//! Decoding tests on OTLP bodies recorded from other SDKs (filled in below).
