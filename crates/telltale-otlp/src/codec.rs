@@ -502,23 +502,28 @@ impl RpcStatus {
     }
 }
 
-/// Reads an error body: a `google.rpc.Status` in the answer's encoding when it holds one,
-/// else the text (proxies answer in text or HTML). Returns the message and whether it came
-/// from a `Status`.
+/// Reads an error body: a `google.rpc.Status` when it holds one, else the text (proxies answer
+/// in text or HTML). Returns the message and whether it came from a `Status`.
+///
+/// The specification says the `Status` comes in the request's encoding with a matching
+/// `Content-Type`, but receivers differ: Loki 3.5 sends a protobuf `Status` as
+/// `application/octet-stream`, even to JSON requests. So a protobuf `Status` is tried for any
+/// binary or missing content type, and JSON for a JSON type or a body that opens with `{`.
 pub(crate) fn read_error_body(body: &[u8], content_type: Option<&str>) -> (String, bool) {
-    let encoding = content_type.and_then(Encoding::from_content_type);
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
     let looks_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if encoding == Some(Encoding::Protobuf) {
-        if let Ok(status) = RpcStatus::decode(body) {
-            if !status.message.is_empty() || status.code != 0 {
-                return (status.message, true);
-            }
-        }
-    }
-    if encoding == Some(Encoding::Json) || looks_json {
+    if ct.contains("json") || looks_json {
         if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
             if let Some(serde_json::Value::String(message)) = map.get("message") {
                 return (message.clone(), true);
+            }
+        }
+    }
+    let binary = ct.is_empty() || ct.contains("protobuf") || ct.contains("octet-stream");
+    if binary && !looks_json {
+        if let Ok(status) = RpcStatus::decode(body) {
+            if !status.message.is_empty() && (0..=16).contains(&status.code) {
+                return (status.message, true);
             }
         }
     }
@@ -588,6 +593,12 @@ mod tests {
         assert_eq!(
             read_error_body(b"upstream connect error", Some("application/x-protobuf")),
             ("upstream connect error".into(), false)
+        );
+        // Loki 3.5.12's answer to a JSON body it cannot parse, recorded verbatim.
+        let loki = b"\x12\x19proto: illegal wireType 7";
+        assert_eq!(
+            read_error_body(loki, Some("application/octet-stream")),
+            ("proto: illegal wireType 7".into(), true)
         );
     }
 
