@@ -1,0 +1,1 @@
+//! Decoding and pagination tests on responses recorded from a real GlitchTip.
