@@ -1,0 +1,180 @@
+//! Grafana Faro for tests: the payload model Alloy's `faro.receiver` accepts and the
+//! `@grafana/faro-web-sdk` sends, synthetic payloads tagged so a harness can find them in Loki,
+//! the exact logfmt lines Alloy writes to Loki for them, and a client for `POST /collect`.
+//!
+//! # Features
+//!
+//! - **Payload model** ([`Payload`], [`Meta`], [`Log`], [`Exception`] with [`Frame`]s,
+//!   [`Measurement`], [`Event`], [`Traces`] as opaque OTLP/JSON with [`Traces::spans`]). Field
+//!   types are those of Alloy's Go structs (`payload.go`): strings where Go has strings (so
+//!   `browser.viewportWidth` is `"1280"`, not `1280`), integer frame positions, RFC 3339
+//!   [`Timestamp`]s. Fields Alloy does not know are kept in [`UnknownFields`] and written back,
+//!   so a payload survives a read→write round trip.
+//! - **Decoding as the receiver decodes** ([`Payload::from_json`]): a document refused here
+//!   is one `faro.receiver` answers 400 (a number in a string field, a timestamp that is not
+//!   RFC 3339, a fractional `lineno`), with the path of the offending field in
+//!   [`Error::Decode`]. Go's leniencies are mirrored: unknown fields and `null`s are accepted,
+//!   field names match case-insensitively.
+//! - **Encoding** ([`Payload::to_json`]) by hand, as `JSON.stringify` would write it.
+//! - **Synthetic payloads** ([`PayloadBuilder`]): the run id goes into
+//!   `meta.session.attributes` and, with a sequence number, into every item's `context` (events:
+//!   `attributes`). See [`RUN_ID_KEY`], [`SEQ_KEY`] and [`run_and_seq`].
+//! - **Alloy's Loki lines** ([`Payload::loki_lines`], [`LokiLine::line`],
+//!   [`LokiLine::labels`]): one logfmt line per log, exception, measurement and event, byte for
+//!   byte as Alloy builds it (`payload.go` `KeyVal` functions, `exporters.go`, `go-logfmt`),
+//!   with the labels `extra_log_labels` yields. The keys are listed below.
+//! - **Client** ([`Client`]): `POST <base>/collect` with `X-API-Key` ([`ApiKey`]). A 2xx is
+//!   success (Alloy: 202 `ok`); 400, 401 and 413 are typed errors ([`ErrorKind`]) and never
+//!   retried; 429 (and 502/503/504) are retried by [`RetryPolicy`], honouring `Retry-After` when a
+//!   proxy sends one (Alloy itself never does). Bodies over [`DEFAULT_MAX_PAYLOAD_SIZE`]
+//!   (5 MiB, the receiver's default `max_allowed_payload_size`) are refused before sending
+//!   with [`Error::PayloadTooLarge`].
+//!
+//! # The lines in Loki
+//!
+//! `faro.receiver` turns each item into one logfmt line; Loki stamps it with the time Alloy
+//! received the payload, never the item's `timestamp`. Labels come only from the component's
+//! `extra_log_labels` (an empty value takes the line's field of that name, e.g. `kind`). Keys,
+//! in order:
+//!
+//! | item | keys |
+//! |---|---|
+//! | log | `timestamp kind=log message level context_<k>… traceID spanID` |
+//! | exception | `timestamp kind=exception type value stacktrace hash context_<k>… traceID spanID` |
+//! | measurement | `timestamp kind=measurement type <k>=%f… traceID spanID context_<k>… value_<k>=%v…` |
+//! | event | `timestamp kind=event event_name event_domain event_data_<k>… traceID spanID` |
+//!
+//! followed on every line by the meta keys `sdk_name sdk_version sdk_integrations app_name
+//! app_namespace app_release app_version app_environment user_email user_id user_username
+//! user_attr_<k>… session_id session_attr_<k>… page_id page_url page_attr_<k>… browser_name
+//! browser_version browser_os browser_mobile browser_userAgent browser_language
+//! browser_viewportWidth browser_viewportHeight view_name`. Empty values are left out
+//! (`browser_mobile` is always there). `timestamp` is Go's `Time.String()` of the item's time
+//! (`2021-09-30 10:46:17.68 +0000 UTC`), `hash` the xxh3 hash of the exception's value,
+//! `stacktrace` is `type: value` plus `\n  at function (file:line:col)` per frame. Traces go to
+//! Alloy's `output.traces`, never to Loki. A builder payload is found with, for example,
+//! `{source="pwa-faro"} |= "session_attr_telltale_run=r-42"` and read item by item with
+//! [`run_and_seq`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use telltale_faro::{AlloyVersion, ApiKey, Client, LogLevel, PayloadBuilder};
+//!
+//! # async fn run() -> Result<(), telltale_faro::Error> {
+//! let client = Client::builder("http://127.0.0.1:12347")
+//!     .api_key(ApiKey::from_file("/run/secrets/faro-api-key")?)
+//!     .build()?;
+//! let mut builder = PayloadBuilder::new("r-42")?;
+//! builder.log(LogLevel::Info, "checkout started");
+//! builder.exception("TypeError", "x is undefined", Vec::new());
+//! let payload = builder.take();
+//! let report = client.send(&payload).await?;
+//! assert_eq!(report.status, 202);
+//! // What to expect in Loki, line for line (timestamps aside, which Loki sets on receipt):
+//! for line in payload.loki_lines(AlloyVersion::V1_5) {
+//!     println!("{}", line.line().unwrap_or_default());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Why the client does not gzip by default
+//!
+//! Alloy up to 1.16 (the stack pins 1.5) hands the raw request body to Go's JSON decoder
+//! without looking at `Content-Encoding`, so a gzip body is answered 400 (`invalid character
+//! '\x1f' looking for beginning of value`). Alloy 1.17 added gzip support (grafana/alloy#6195).
+//! [`Compression::Gzip`] is there for those releases, as the web SDK's `requestCompression`
+//! option is; the 5 MiB check then applies to the compressed size, which is what the receiver
+//! compares `Content-Length` against.
+//!
+//! # What was verified, and how
+//!
+//! - **Decoding real SDK output.** `fixtures/faro/web-sdk-2.12.1/` holds payloads that
+//!   `@grafana/faro-web-sdk` 2.12.1 (with `@grafana/faro-web-tracing` 2.12.1) sent from Debian's
+//!   headless Chromium 156: one item per request, batched, and gzip-compressed
+//!   (`requestCompression: true`). The tests decode all of them, check their contents, and
+//!   check that they re-encode with every unknown field intact. The folder's README has the
+//!   commands.
+//! - **Alloy's lines.** The logfmt renderer is tested against the expected lines in Alloy's own
+//!   tests (`exporters_test.go`, `receiver_test.go`), and its Go formatting (`%f`, `%v`,
+//!   `Time.String()`, `go-logfmt` quoting) against Go's documented outputs.
+//! - **The client was not run against a real `faro.receiver` here**: Alloy is not packaged for
+//!   this machine and cannot be built offline. Its 202/400/401/413/429 handling is unit-tested
+//!   against an in-process fake that answers from a script, which checks the client's paths,
+//!   not the receiver's contract. The NixOS VM test (`nixos-tests/`) runs it against Alloy and
+//!   reads the lines back from Loki.
+//!
+//! # Measured throughput
+//!
+//! `cargo bench -p telltale-faro --bench encode`, one thread on a 2-vCPU AMD EPYC VM (the
+//! project's CI machine kind), 2026-11-22: BENCH_FIGURES
+//!
+//! # Limitations
+//!
+//! - Go reads invalid UTF-8 and lone surrogate escapes (`"\ud800"`) as U+FFFD; this crate's
+//!   JSON reader refuses them, so such a body decodes in Alloy but not here.
+//! - Go's decoder reads only the first JSON value of a body and ignores what follows; this
+//!   crate refuses trailing text.
+//! - `traces` is checked only for being an object; Alloy's OTLP decoder may refuse what passes
+//!   here (bad ids, wrong types inside).
+//! - A field name that matches a known field only case-insensitively (`"Message"`) is read as
+//!   that field, as Go does, and written back in its canonical spelling.
+//! - [`LokiLine`] assumes the receiver's local time zone is UTC (it matters only for
+//!   timestamps with a zero offset written `+00:00`), and that no source map resolves the
+//!   exception frames (builder frames use non-`http` filenames, which Alloy never fetches).
+//! - Alloy 1.12 and later can write JSON lines (`log_format = "json"`); only logfmt is
+//!   rendered.
+
+#![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod alloy;
+mod builder;
+mod client;
+mod decode;
+mod encode;
+mod error;
+#[cfg(test)]
+mod fixture_tests;
+mod model;
+mod timestamp;
+
+pub use crate::alloy::{AlloyVersion, ItemKind, LokiLine};
+pub use crate::builder::{run_and_seq, PayloadBuilder, RUN_ID_KEY, SEQ_KEY};
+pub use crate::client::{
+    ApiKey, Client, ClientBuilder, Compression, SendReport, DEFAULT_MAX_PAYLOAD_SIZE,
+};
+pub use crate::error::{ApiError, Error, ErrorKind};
+pub use crate::model::{
+    App, Browser, Event, Exception, Frame, Log, LogLevel, Measurement, Meta, Page, Payload, Sdk,
+    SdkIntegration, Session, Span, Stacktrace, TraceContext, Traces, UnknownFields, User, View,
+};
+pub use crate::timestamp::Timestamp;
+pub use telltale_http::{Auth, RetryPolicy, Secret};
+
+impl Payload {
+    /// Reads a `POST /collect` body (uncompressed JSON) as `faro.receiver` would; see the crate
+    /// docs for the few differences.
+    pub fn from_json(body: &[u8]) -> Result<Payload, Error> {
+        decode::decode(body)
+    }
+
+    /// The payload as compact JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.item_count() * 256);
+        encode::encode_into(self, &mut out);
+        out
+    }
+
+    /// Appends the payload's JSON to `out` (to reuse a buffer).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        encode::encode_into(self, out);
+    }
+
+    /// The Loki lines the given Alloy release writes for this payload: logs, exceptions,
+    /// measurements, events, in that order.
+    pub fn loki_lines(&self, version: AlloyVersion) -> Vec<LokiLine> {
+        alloy::loki_lines(self, version)
+    }
+}
