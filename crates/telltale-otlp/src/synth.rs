@@ -198,7 +198,7 @@ impl Synth {
         self.batch(vec![Metric {
             name: name.into(),
             description: "telltale synthetic counter".into(),
-            unit: "1".into(),
+            unit: String::new(),
             data: MetricData::Sum {
                 monotonic: true,
                 temporality: Temporality::Cumulative,
@@ -214,7 +214,7 @@ impl Synth {
         self.batch(vec![Metric {
             name: name.into(),
             description: "telltale synthetic sum".into(),
-            unit: "1".into(),
+            unit: String::new(),
             data: MetricData::Sum {
                 monotonic: false,
                 temporality: Temporality::Cumulative,
@@ -229,7 +229,7 @@ impl Synth {
         self.batch(vec![Metric {
             name: name.into(),
             description: "telltale synthetic gauge".into(),
-            unit: "1".into(),
+            unit: String::new(),
             data: MetricData::Gauge(vec![point]),
         }])
     }
