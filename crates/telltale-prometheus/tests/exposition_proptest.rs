@@ -17,9 +17,12 @@ struct MetricSpec {
     bounds: Vec<f64>,
     increments: Vec<u32>,
     flags: [bool; 4],
-    exemplar: Option<(Vec<(String, String)>, f64, Option<i64>)>,
+    exemplar: Option<ExemplarSpec>,
     states: Vec<(String, bool)>,
 }
+
+/// An exemplar's labels, value and timestamp.
+type ExemplarSpec = (Vec<(String, String)>, f64, Option<i64>);
 
 #[derive(Debug, Clone)]
 struct FamilySpec {

@@ -42,8 +42,11 @@ fn ours(body: &str) -> Vec<(String, HashMap<String, String>, f64)> {
         .collect()
 }
 
+/// A sample as (name, labels, value).
+type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
 #[track_caller]
-fn check(body: &str, expected: &[(&str, &[(&str, &str)], f64)]) {
+fn check(body: &str, expected: &[Expected<'_>]) {
     let expected: Vec<_> = expected
         .iter()
         .map(|(name, labels, value)| (name.to_string(), map(labels), *value))

@@ -3,9 +3,11 @@
 //! ```
 //! use telltale_prometheus::exposition::{self, Format, MetricValue};
 //!
-//! let body = "# TYPE http_requests counter\n\
-//!             http_requests_total{code=\"200\"} 1027\n\
-//!             # EOF\n";
+//! let body = concat!(
+//!     "# TYPE http_requests counter\n",
+//!     "http_requests_total{code=\"200\"} 1027\n",
+//!     "# EOF\n",
+//! );
 //! let parsed = exposition::parse(body, Format::OpenMetrics1)?;
 //! let family = parsed.family("http_requests").unwrap();
 //! let metrics = family.metrics();
@@ -16,7 +18,7 @@
 //!
 //! One pass over the bytes, no regular expressions; label values are copied once into the
 //! owned model (unescaping only when they hold a backslash). Errors are
-//! [`Error::Parse`](crate::Error::Parse) with a 1-based line and a column counted in
+//! [`crate::Error::Parse`] with a 1-based line and a column counted in
 //! characters, and say what is wrong: `expected '=' after label name "foo"`,
 //! `histogram "x" has no +Inf bucket`, `metric family "x" is interleaved with "y"`.
 //!

@@ -823,9 +823,12 @@ impl<'a> Parser<'a> {
             self.om_line_rest(&mut at, &mut timestamp_ms, &mut exemplar)?;
         } else {
             self.skip_blanks();
-            if !matches!(self.peek(), Some(b'\n') | None)
-                && !(self.peek() == Some(b'\r') && self.b.get(self.pos + 1) == Some(&b'\n'))
-            {
+            let at_line_end = match self.peek() {
+                Some(b'\n') | None => true,
+                Some(b'\r') => self.b.get(self.pos + 1) == Some(&b'\n'),
+                Some(_) => false,
+            };
+            if !at_line_end {
                 let (ts_at, ts) = self.token()?;
                 if ts.starts_with('#') {
                     return fail(
@@ -1565,17 +1568,15 @@ impl<'a> Parser<'a> {
                     prev = Some(i);
                 }
             }
-            MetricType::Counter if self.om => {
-                if of(Role::Total).is_none() {
-                    let first = point.samples[0] as usize;
-                    return fail(
-                        self.at[first].line,
-                        format!(
-                            "counter {name:?} has {name}_created but no {name}_total{}",
-                            metric(first)
-                        ),
-                    );
-                }
+            MetricType::Counter if self.om && of(Role::Total).is_none() => {
+                let first = point.samples[0] as usize;
+                return fail(
+                    self.at[first].line,
+                    format!(
+                        "counter {name:?} has {name}_created but no {name}_total{}",
+                        metric(first)
+                    ),
+                );
             }
             _ => {}
         }
