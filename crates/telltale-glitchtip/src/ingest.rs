@@ -287,24 +287,24 @@ impl Ingestor {
                 hint,
             )
             .await?;
-        let event_id = if answer.body.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            let w: WireAccepted = serde_json::from_slice(&answer.body).map_err(|e| {
-                Error::decode(
-                    &shown,
-                    format!("not ingest's JSON answer: {e}"),
-                    &answer.body,
-                )
-            })?;
-            w.event_id.or(w.id)
-        };
+        let event_id = decode_accepted(&shown, &answer.body)?;
         Ok(Accepted {
             event_id,
             status: answer.status,
             attempts,
         })
     }
+}
+
+/// Reads ingest's 2xx body: store's `{"event_id": …}`, envelope's `{"id": …}` (or `{}`), or
+/// nothing (security reports).
+pub(crate) fn decode_accepted(path: &str, body: &[u8]) -> Result<Option<String>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let w: WireAccepted = serde_json::from_slice(body)
+        .map_err(|e| Error::decode(path, format!("not ingest's JSON answer: {e}"), body))?;
+    Ok(w.event_id.or(w.id))
 }
 
 /// Transport errors name the path only; make sure no query string (which may hold the key)
@@ -337,7 +337,7 @@ pub(crate) fn hide_keys(text: &str) -> String {
         while let Some(i) = out[from..].find(name) {
             let start = from + i + name.len();
             let end = out[start..]
-                .find(|c: char| matches!(c, '&' | ')' | ' ' | ',' | '"' | '\''))
+                .find(['&', ')', ' ', ',', '"', '\''])
                 .map_or(out.len(), |j| start + j);
             out.replace_range(start..end, "<hidden>");
             from = start + "<hidden>".len();
