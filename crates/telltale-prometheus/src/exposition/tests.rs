@@ -1340,3 +1340,36 @@ fn render_writes_each_format_and_reads_back() {
     let parsed = om(&om_src);
     assert_eq!(render(&parsed), om_src);
 }
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    // "日本" is six bytes but two characters: the 'x' after it is column 9, not 13.
+    text_fails(
+        "m{a=\"日本\"x} 1\n",
+        1,
+        9,
+        "expected ',' or '}' after the value of label \"a\", found 'x'",
+    );
+    om_fails("# HELP \"日本\" ok\n日 1\n# EOF\n", 2, 1, "found '日'");
+}
+
+#[test]
+fn metric_types_know_their_names_and_suffixes() {
+    assert_eq!(MetricType::Unknown.as_str(Format::Text004), "untyped");
+    assert_eq!(MetricType::Unknown.as_str(Format::OpenMetrics1), "unknown");
+    assert_eq!(MetricType::parse("untyped", Format::OpenMetrics1), None);
+    assert_eq!(
+        MetricType::parse("gaugehistogram", Format::OpenMetrics1),
+        Some(MetricType::GaugeHistogram)
+    );
+    assert_eq!(MetricType::parse("stateset", Format::Text004), None);
+    assert_eq!(
+        MetricType::Counter.sample_suffixes(Format::OpenMetrics1),
+        &["_total", "_created"]
+    );
+    assert_eq!(MetricType::Counter.sample_suffixes(Format::Text004), &[""]);
+    assert_eq!(
+        MetricType::Histogram.sample_suffixes(Format::Text004),
+        &["_bucket", "_sum", "_count"]
+    );
+}
