@@ -658,8 +658,9 @@ impl Client {
         self.update_issue(issue_id, IssueStatus::Ignored).await
     }
 
-    /// `DELETE /api/0/issues/{id}/` (204). GlitchTip hides the issue at once and removes its
-    /// events in the background.
+    /// `DELETE /api/0/issues/{id}/` (204). GlitchTip hides the issue from listings at once and
+    /// removes it and its events in the background; until then `GET /api/0/issues/{id}/` still
+    /// answers it.
     pub async fn delete_issue(&self, issue_id: u64) -> Result<(), Error> {
         self.delete(&format!("api/0/issues/{issue_id}/")).await
     }

@@ -51,6 +51,7 @@ pub struct DeliveryCheck {
     options: SendOptions,
     environment: Option<String>,
     ca_files: Vec<std::path::PathBuf>,
+    sdk_flush_every: Option<usize>,
 }
 
 /// The fate of one event.
@@ -65,7 +66,8 @@ pub struct EventOutcome {
     pub sent_at: SystemTime,
     /// The send error, if ingest refused it.
     pub send_error: Option<String>,
-    /// Send→visible latency, if it became visible.
+    /// Send→visible latency, if it became visible. On the SDK path every event is timed from
+    /// the moment the batch was handed to the SDK.
     pub latency: Option<Duration>,
     /// The issue holding it, once visible.
     pub issue_id: Option<u64>,
@@ -204,6 +206,7 @@ impl DeliveryCheck {
             options: SendOptions::default(),
             environment: None,
             ca_files: Vec::new(),
+            sdk_flush_every: None,
         }
     }
 
@@ -240,6 +243,14 @@ impl DeliveryCheck {
     /// Tags every event with this environment too.
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
         self.environment = Some(environment.into());
+        self
+    }
+
+    /// SDK path: flush after every `n` events, so bursts above the SDK's 30-envelope transport
+    /// queue are not dropped (see [`SdkSender::flush_every`]). Default: one flush at the end,
+    /// as an app would.
+    pub fn sdk_flush_every(mut self, n: usize) -> Self {
+        self.sdk_flush_every = Some(n.max(1));
         self
     }
 
@@ -289,12 +300,22 @@ impl DeliveryCheck {
                 for ca in &self.ca_files {
                     sender = sender.ca_file(ca);
                 }
+                if let Some(n) = self.sdk_flush_every {
+                    sender = sender.flush_every(n);
+                }
                 let at = SystemTime::now();
                 let instant = Instant::now();
                 let report = sender.send(events.clone()).await?;
                 sdk_flushed = Some(report.flushed);
                 for (seq, e) in events.iter().enumerate() {
-                    outcomes.push(outcome(seq as u32, e.event_id(), at, None));
+                    // The SDK answers the nil id for an event it dropped (sampling, a
+                    // `before_send`, a full queue).
+                    let dropped = report
+                        .event_ids
+                        .get(seq)
+                        .is_none_or(|id| id.bytes().all(|b| b == b'0'));
+                    let error = dropped.then(|| "the sentry SDK dropped the event".to_owned());
+                    outcomes.push(outcome(seq as u32, e.event_id(), at, error));
                     sent_instants.push(instant);
                 }
             }

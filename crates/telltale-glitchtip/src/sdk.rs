@@ -20,7 +20,8 @@ pub struct SdkReport {
     pub event_ids: Vec<String>,
     /// Envelopes the SDK handed to its HTTP transport.
     pub envelopes: usize,
-    /// Whether the transport's queue drained within the flush timeout.
+    /// Whether every flush drained the transport's queue within the flush timeout. It does not
+    /// mean every event was sent: envelopes captured while the queue was full were dropped.
     pub flushed: bool,
     /// Time from the first capture to the end of the flush.
     pub elapsed: Duration,
@@ -38,6 +39,8 @@ pub struct SdkSender {
     flush_timeout: Duration,
     release: Option<String>,
     environment: Option<String>,
+    channel_capacity: Option<usize>,
+    flush_every: Option<usize>,
 }
 
 impl SdkSender {
@@ -49,7 +52,24 @@ impl SdkSender {
             flush_timeout: Duration::from_secs(10),
             release: None,
             environment: None,
+            channel_capacity: None,
+            flush_every: None,
         }
+    }
+
+    /// The SDK transport's queue size (`ClientOptions::transport_channel_capacity`; the
+    /// `sentry` crate's default is 30). Envelopes captured while the queue is full are
+    /// **dropped silently** by the SDK.
+    pub fn transport_channel_capacity(mut self, capacity: usize) -> Self {
+        self.channel_capacity = Some(capacity.max(1));
+        self
+    }
+
+    /// Flushes after every `n` captures, so a burst larger than the transport queue is not
+    /// dropped. Default: capture everything, then flush once (what an app does).
+    pub fn flush_every(mut self, n: usize) -> Self {
+        self.flush_every = Some(n.max(1));
+        self
     }
 
     /// Trusts the CA certificates in this PEM file (for an https DSN).
@@ -132,6 +152,8 @@ impl SdkSender {
         options.release = self.release.clone().map(Into::into);
         options.environment = self.environment.clone().map(Into::into);
         options.transport = Some(Arc::new(factory));
+        options.transport_channel_capacity =
+            self.channel_capacity.and_then(std::num::NonZeroUsize::new);
         let client = Arc::new(sentry::Client::with_options(options));
         if !client.is_enabled() {
             return Err(Error::Sdk {
@@ -141,11 +163,15 @@ impl SdkSender {
         let hub = sentry::Hub::new(Some(client.clone()), Arc::new(sentry::Scope::default()));
         let started = Instant::now();
         let mut event_ids = Vec::with_capacity(events.len());
-        for e in events {
+        let mut flushed = true;
+        for (i, e) in events.iter().enumerate() {
             let id = hub.capture_event(to_sentry(e)?);
             event_ids.push(id.simple().to_string());
+            if self.flush_every.is_some_and(|n| (i + 1) % n == 0) {
+                flushed &= client.flush(Some(self.flush_timeout));
+            }
         }
-        let flushed = client.flush(Some(self.flush_timeout));
+        flushed &= client.flush(Some(self.flush_timeout));
         client.close(Some(self.flush_timeout));
         let envelopes = *handed.lock().unwrap_or_else(|p| p.into_inner());
         Ok(SdkReport {

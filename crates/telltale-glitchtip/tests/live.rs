@@ -47,8 +47,16 @@ async fn probes_name_the_token_and_the_server() {
         user.id,
         auth.scopes.len()
     ));
+    // Without a token, and with a wrong one, the root answers 200 with no user: the probe
+    // tells a bad token apart without an error.
     let anonymous = Client::new(client.base_url()).unwrap();
     let root = anonymous.whoami().await.unwrap();
+    assert_eq!((root.user, root.auth), (None, None));
+    let wrong = Client::builder(client.base_url())
+        .token(telltale_glitchtip::Secret::from_env("PATH").unwrap())
+        .build()
+        .unwrap();
+    let root = wrong.whoami().await.unwrap();
     assert_eq!((root.user, root.auth), (None, None));
 }
 
@@ -563,4 +571,40 @@ async fn the_server_produces_every_error_class() {
     assert_eq!(api.retry_after(), Some(Duration::from_secs(600)));
     assert!(err.is_retryable());
     client.delete_project(ORG, &project.slug).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdk_burst_past_its_queue_is_caught_and_paced_bursts_arrive() {
+    let Some(client) = support::client() else {
+        return;
+    };
+    let stack = client.ensure_stack(&spec()).await.unwrap();
+    let dsn = stack.dsn("be-platform").unwrap().clone();
+    // The sentry crate queues at most 30 envelopes and drops the rest without a word; its
+    // flush still reports success. The check names every lost event.
+    let burst = DeliveryCheck::new(ORG, dsn.clone(), IngestPath::Sdk, 60)
+        .deadline(Duration::from_secs(15))
+        .run_with(&client)
+        .await
+        .unwrap();
+    note(&format!("delivery (sdk, burst of 60): {burst}"));
+    assert_eq!(burst.sdk_flushed, Some(true));
+    let missing = burst.missing_tags();
+    assert!(
+        (1..=30).contains(&missing.len()),
+        "expected the SDK to drop part of a 60-event burst: {burst}"
+    );
+    assert!(missing
+        .iter()
+        .all(|t| t.starts_with(&format!("run={},seq=", burst.run_id))));
+    delete_issues(&client, &burst.issue_ids()).await;
+    let paced = DeliveryCheck::new(ORG, dsn, IngestPath::Sdk, 60)
+        .sdk_flush_every(25)
+        .deadline(Duration::from_secs(60))
+        .run_with(&client)
+        .await
+        .unwrap();
+    note(&format!("delivery (sdk, 60 flushed every 25): {paced}"));
+    assert!(paced.is_complete(), "{paced}");
+    delete_issues(&client, &paced.issue_ids()).await;
 }
