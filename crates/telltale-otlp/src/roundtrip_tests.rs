@@ -134,9 +134,7 @@ fn every_signal_round_trips_in_both_encodings_and_gzip() {
     let mut s = Synth::new(RunTag::new("r-rt"), "svc").resource_attribute("host.name", "h1");
     let logs = sample_logs();
     let mut metrics = s.counter("c", 1.5);
-    metrics
-        .resources
-        .extend(s.gauge("g", -2.0).resources.into_iter());
+    metrics.resources.extend(s.gauge("g", -2.0).resources);
     metrics.resources.extend(s.sum("u", 9).resources);
     metrics.resources.extend(
         s.histogram("h", &[0.1, 1.0, 10.0], &[0.05, 0.5, 5.0, 50.0])

@@ -27,11 +27,13 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response};
 
 type Script = Arc<Mutex<Vec<Result<i64, tonic::Status>>>>;
+/// Per call: items received, the `x-scope-orgid` metadata, the `grpc-encoding` metadata.
+type Seen = Arc<Mutex<Vec<(usize, Option<String>, Option<String>)>>>;
 
 #[derive(Clone, Default)]
 struct Fake {
     script: Script,
-    seen: Arc<Mutex<Vec<(usize, Option<String>, Option<String>)>>>,
+    seen: Seen,
 }
 
 impl Fake {
