@@ -110,8 +110,9 @@ impl Client {
         }
     }
 
-    /// The project in `org` with `project`'s slug, created under `team` when missing. An
-    /// existing project is left as it is (its platform and throttle are not changed).
+    /// The project in `org` with `project`'s slug (or, failing that, its name), created under
+    /// `team` when missing. An existing project is left as it is (its platform and throttle
+    /// are not changed).
     pub async fn ensure_project(
         &self,
         org: &str,
@@ -122,7 +123,16 @@ impl Client {
         match self.project(org, &slug).await {
             Ok(p) => Ok((p, false)),
             Err(Error::Api(api)) if api.status() == 404 => {
-                Ok((self.create_project(org, team, project).await?, true))
+                // GlitchTip may have slugified the name differently (non-ASCII names).
+                let by_name = self
+                    .organization_projects(org)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.name == project.name);
+                match by_name {
+                    Some(p) => Ok((p, false)),
+                    None => Ok((self.create_project(org, team, project).await?, true)),
+                }
             }
             Err(e) => Err(e),
         }
