@@ -608,3 +608,47 @@ async fn an_sdk_burst_past_its_queue_is_caught_and_paced_bursts_arrive() {
     assert!(paced.is_complete(), "{paced}");
     delete_issues(&client, &paced.issue_ids()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_from_nothing_then_again_is_a_no_op() {
+    let Some(client) = support::client() else {
+        return;
+    };
+    let org = format!("tt-stack-{}", &telltale_glitchtip::new_event_id()[..8]);
+    let spec = StackSpec::new(org.as_str(), "backend")
+        .project(NewProject::new("be-platform").platform("rust"))
+        .project(NewProject::new("be-pwa").platform("javascript"));
+    let first = client.ensure_stack(&spec).await.unwrap();
+    assert_eq!(
+        first.created,
+        [
+            telltale_glitchtip::Created::Organization(org.clone()),
+            telltale_glitchtip::Created::Team("backend".into()),
+            telltale_glitchtip::Created::Project("be-platform".into()),
+            telltale_glitchtip::Created::Project("be-pwa".into()),
+        ],
+        "a new project comes with a key, so no key is created"
+    );
+    let second = client.ensure_stack(&spec).await.unwrap();
+    assert!(second.created.is_empty(), "{:?}", second.created);
+    let summary = |r: &telltale_glitchtip::StackReport| {
+        r.projects
+            .iter()
+            .map(|p| (p.project.id, p.project.slug.clone(), p.dsn.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(summary(&first), summary(&second));
+    assert_ne!(
+        first.dsn("be-platform").unwrap(),
+        first.dsn("be-pwa").unwrap()
+    );
+    note(&format!(
+        "bootstrap from nothing: {:?}; second run created nothing",
+        first.created
+    ));
+    for p in ["be-platform", "be-pwa"] {
+        client.delete_project(&org, p).await.unwrap();
+    }
+    client.delete_team(&org, "backend").await.unwrap();
+    client.delete_organization(&org).await.unwrap();
+}
