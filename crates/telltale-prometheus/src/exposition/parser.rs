@@ -1615,44 +1615,53 @@ fn naming_rule(family: &MetricFamily, om: bool) -> String {
 
 /// OpenMetrics rules on one sample's value, by type and role.
 fn om_value_rule(family: &MetricFamily, kind: MetricType, role: Role, v: f64) -> Option<String> {
-    let name = family.name.as_str();
-    let non_negative = |what: String| -> Option<String> {
-        if v.is_nan() {
-            Some(format!("{what} is NaN"))
-        } else if v < 0.0 {
-            Some(format!("{what} is negative ({v})"))
-        } else {
-            None
-        }
-    };
-    let count = |what: String| -> Option<String> {
-        non_negative(what.clone()).or_else(|| {
-            (!v.is_finite() || v.fract() != 0.0).then(|| format!("{what} is {v}, not an integer"))
-        })
-    };
-    match (kind, role) {
-        (MetricType::Counter, Role::Total) => non_negative(format!("counter {name:?} total")),
-        (MetricType::Histogram | MetricType::GaugeHistogram, Role::Bucket) => {
-            count(format!("bucket count of {name:?}"))
-        }
-        (MetricType::Histogram, Role::Count) => count(format!("{name}_count")),
-        (MetricType::GaugeHistogram, Role::GCount) => count(format!("{name}_gcount")),
-        (MetricType::Histogram, Role::Sum) => non_negative(format!("{name}_sum")),
-        (MetricType::GaugeHistogram, Role::GSum) => {
-            v.is_nan().then(|| format!("{name}_gsum is NaN"))
-        }
-        (MetricType::Summary, Role::Sum) => non_negative(format!("{name}_sum")),
-        (MetricType::Summary, Role::Count) => count(format!("{name}_count")),
-        (MetricType::Summary, Role::Quantile) => {
-            (v < 0.0).then(|| format!("summary {name:?} quantile value is negative ({v})"))
-        }
-        (MetricType::Info, Role::Info) => {
-            (v != 1.0).then(|| format!("info {name:?} value must be 1, not {v}"))
-        }
-        (MetricType::StateSet, Role::State) => (v != 0.0 && v != 1.0)
-            .then(|| format!("stateset {name:?} value must be 0 or 1, not {v}")),
-        _ => None,
+    // What the value must be; messages are built only for a value that breaks its rule.
+    enum Rule {
+        NonNegative,
+        Count,
+        NotNan,
+        QuantileValue,
+        One,
+        ZeroOrOne,
     }
+    let rule = match (kind, role) {
+        (MetricType::Counter, Role::Total)
+        | (MetricType::Histogram | MetricType::Summary, Role::Sum) => Rule::NonNegative,
+        (MetricType::Histogram | MetricType::GaugeHistogram, Role::Bucket)
+        | (MetricType::Histogram | MetricType::Summary, Role::Count)
+        | (MetricType::GaugeHistogram, Role::GCount) => Rule::Count,
+        (MetricType::GaugeHistogram, Role::GSum) => Rule::NotNan,
+        (MetricType::Summary, Role::Quantile) => Rule::QuantileValue,
+        (MetricType::Info, Role::Info) => Rule::One,
+        (MetricType::StateSet, Role::State) => Rule::ZeroOrOne,
+        _ => return None,
+    };
+    let ok = match rule {
+        Rule::NonNegative => v >= 0.0,
+        Rule::Count => v >= 0.0 && v.is_finite() && v.fract() == 0.0,
+        Rule::NotNan => !v.is_nan(),
+        Rule::QuantileValue => v >= 0.0 || v.is_nan(),
+        Rule::One => v == 1.0,
+        Rule::ZeroOrOne => v == 0.0 || v == 1.0,
+    };
+    if ok {
+        return None;
+    }
+    let name = family.name.as_str();
+    let what = match role {
+        Role::Total => format!("counter {name:?} total"),
+        Role::Bucket => format!("bucket count of {name:?}"),
+        _ => format!("{name}{}", role.suffix()),
+    };
+    Some(match rule {
+        Rule::NonNegative | Rule::Count | Rule::NotNan if v.is_nan() => format!("{what} is NaN"),
+        Rule::NonNegative | Rule::Count if v < 0.0 => format!("{what} is negative ({v})"),
+        Rule::Count => format!("{what} is {v}, not an integer"),
+        Rule::QuantileValue => format!("summary {name:?} quantile value is negative ({v})"),
+        Rule::One => format!("info {name:?} value must be 1, not {v}"),
+        Rule::ZeroOrOne => format!("stateset {name:?} value must be 0 or 1, not {v}"),
+        Rule::NonNegative | Rule::NotNan => format!("{what} is {v}"),
+    })
 }
 
 fn show_ts(ts: Option<i64>) -> String {
