@@ -311,6 +311,27 @@ async fn paging_reads_every_issue_and_event_once() {
         .await
         .unwrap();
     assert!(future.is_empty());
+    let before = client
+        .issues(
+            ORG,
+            &query
+                .clone()
+                .end(std::time::SystemTime::now() - Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    assert!(before.is_empty());
+    let window = client
+        .issues(
+            ORG,
+            &query
+                .clone()
+                .start(std::time::SystemTime::now() - Duration::from_secs(3600))
+                .end(std::time::SystemTime::now() + Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 3);
     let recent = client
         .issues(ORG, &query.clone().start_relative("now-1h"))
         .await
