@@ -94,6 +94,8 @@ pub use model::{
     Exemplar, Exposition, Format, Metric, MetricFamily, MetricType, MetricValue, Sample,
 };
 pub use render::render;
+// Scraping judges `Content-Type` with the same reader the format detection uses.
+pub(crate) use content_type::parse_media_type;
 
 use crate::Error;
 
