@@ -392,6 +392,39 @@ proptest! {
         assert_same(&expected, &parsed)?;
     }
 
+    /// A valid exposition with random edits never panics: it parses or fails with a position
+    /// inside the body.
+    #[test]
+    fn edited_input_never_panics(
+        specs in proptest::collection::vec(family_spec(), 1..4),
+        om in any::<bool>(),
+        edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0usize..12), 1..6),
+    ) {
+        let format = if om { Format::OpenMetrics1 } else { Format::Text004 };
+        let expected = Exposition {
+            format,
+            families: specs.iter().enumerate().map(|(i, s)| build(i, s, format)).collect(),
+        };
+        let mut body: Vec<char> = exposition::render(&expected).chars().collect();
+        for (at, edit) in edits {
+            if body.is_empty() {
+                break;
+            }
+            let i = at.index(body.len());
+            let insert = ['{', '}', '"', ',', '=', '#', '\n', '\\', ' ', '\t', '\r'];
+            if edit < insert.len() {
+                body.insert(i, insert[edit]);
+            } else {
+                body.remove(i);
+            }
+        }
+        let body: String = body.into_iter().collect();
+        if let Err(telltale_prometheus::Error::Parse { line, column, .. }) = exposition::parse(&body, format) {
+            prop_assert!(line >= 1 && column >= 1);
+            prop_assert!(line <= body.split('\n').count(), "line {} of {:?}", line, body);
+        }
+    }
+
     /// Arbitrary input never panics: it parses or fails with a position inside the body.
     #[test]
     fn arbitrary_input_never_panics(body in ".{0,200}", om in any::<bool>()) {
