@@ -347,12 +347,12 @@ fn measurement_fields(m: &Measurement) -> KeyVal {
     kv.add("kind", "measurement");
     kv.add_opt("type", &m.kind);
     for (k, v) in &m.values {
-        kv.add(k, &go_fixed6(*v));
+        kv.add(k, &crate::num::go_f6(*v));
     }
     kv.add_trace(&m.trace);
     kv.add_map("context_", &m.context);
     for (k, v) in &m.values {
-        kv.set(format!("value_{k}"), go_float(*v));
+        kv.set(format!("value_{k}"), crate::num::go_v(*v));
     }
     kv
 }
@@ -394,40 +394,6 @@ pub(crate) fn loki_lines(p: &Payload, version: AlloyVersion) -> Vec<LokiLine> {
         push(ItemKind::Event, idx, event_fields(e));
     }
     out
-}
-
-/// Go's `fmt.Sprintf("%f", v)`: six decimals, correctly rounded.
-fn go_fixed6(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v:.6}")
-    }
-}
-
-/// Go's `fmt.Sprint(v)` for a float64 (`%v`, i.e. `%g` with the shortest digits): an exponent
-/// when it is below -4 or at least 6 (`1e+06`, `1.5e-05`), plain digits otherwise.
-fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
-    }
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        format!("{v}")
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-    }
 }
 
 #[cfg(test)]
@@ -668,30 +634,5 @@ mod tests {
         let line = &loki_lines(&p, AlloyVersion::V1_5)[0];
         assert_eq!(line.get(" ="), Some("1.000000"));
         assert_eq!(line.line(), None);
-    }
-
-    #[test]
-    fn go_float_formats() {
-        // Expected values are Go's fmt.Sprint / fmt.Sprintf("%f") outputs.
-        let cases: &[(f64, &str, &str)] = &[
-            (14.0, "14", "14.000000"),
-            (22.12, "22.12", "22.120000"),
-            (1e6, "1e+06", "1000000.000000"),
-            (123456.0, "123456", "123456.000000"),
-            (1234567.0, "1.234567e+06", "1234567.000000"),
-            (12345678.5, "1.23456785e+07", "12345678.500000"),
-            (0.0001, "0.0001", "0.000100"),
-            (0.00001, "1e-05", "0.000010"),
-            (1.5e-7, "1.5e-07", "0.000000"),
-            (-2.5, "-2.5", "-2.500000"),
-            (10.600000000093132, "10.600000000093132", "10.600000"),
-            (0.0000005, "5e-07", "0.000000"),
-            (1e21, "1e+21", "1000000000000000000000.000000"),
-            (1e100, "1e+100", "10000000000000000159028911097599180468360808563945281389781327557747838772170381060813469985856815104.000000"),
-        ];
-        for (v, sprint, fixed) in cases {
-            assert_eq!(go_float(*v), *sprint, "{v}");
-            assert_eq!(go_fixed6(*v), *fixed, "{v}");
-        }
     }
 }
