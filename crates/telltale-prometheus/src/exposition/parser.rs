@@ -154,6 +154,8 @@ struct Parser<'a> {
     specials: Vec<Special>,
     /// Per label of the sample being read: where its name and opening quote are.
     label_at: Vec<(usize, usize)>,
+    /// How many labels the previous sample had.
+    label_hint: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -171,6 +173,7 @@ impl<'a> Parser<'a> {
             roles: Vec::new(),
             specials: Vec::new(),
             label_at: Vec::new(),
+            label_hint: 0,
         }
     }
 
@@ -1001,7 +1004,9 @@ impl<'a> Parser<'a> {
         if record {
             self.label_at.clear();
         }
-        let mut labels: Vec<(String, String)> = Vec::new();
+        // Sized like the previous sample's labels: exact for the usual family of alike series.
+        let mut labels: Vec<(String, String)> =
+            Vec::with_capacity(if record { self.label_hint } else { 0 });
         let mut after_comma = false;
         let mut first = true;
         loop {
@@ -1016,6 +1021,9 @@ impl<'a> Parser<'a> {
                         );
                     }
                     self.pos += 1;
+                    if record {
+                        self.label_hint = labels.len();
+                    }
                     return Ok(labels);
                 }
                 Some(b'"') => {
@@ -1118,6 +1126,9 @@ impl<'a> Parser<'a> {
                 Some(b'}') => {
                     self.pos += 1;
                     labels.push((name.into_owned(), value.into_owned()));
+                    if record {
+                        self.label_hint = labels.len();
+                    }
                     return Ok(labels);
                 }
                 _ => {
