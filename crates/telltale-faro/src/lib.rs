@@ -134,15 +134,15 @@
 //!
 //! `cargo bench -p telltale-faro --bench encode`, one thread on a 2-vCPU AMD EPYC VM (the
 //! project's CI machine kind), 2026-11-22, with other builds sharing the machine (load average
-//! 4 to 6), so these are floors. The payload mixes logs, exceptions with 8 frames,
+//! about 2), so these are floors. The payload mixes logs, exceptions with 8 frames,
 //! measurements and events, about 380 bytes of JSON per item, under the web SDK's usual meta:
 //!
 //! | operation | 10 items per payload | 500 items per payload |
 //! |---|---|---|
-//! | [`Payload::to_json`] (the client's hot path) | 2.1 M items/s | 3.1 M items/s (1.2 GB/s) |
-//! | `to_json` + gzip ([`Compression::Gzip`]) | 0.33 M items/s | 1.0 M items/s |
-//! | [`Payload::loki_lines`] + [`LokiLine::line`] | 0.24 M lines/s | 0.28 M lines/s |
-//! | [`Payload::from_json`] | 0.19 M items/s | 0.16 M items/s |
+//! | [`Payload::to_json`] (the client's hot path) | 2.3 M items/s | 3.1 M items/s (1.2 GB/s) |
+//! | `to_json` + gzip ([`Compression::Gzip`]) | 0.39 M items/s | 1.06 M items/s |
+//! | [`Payload::loki_lines`] + [`LokiLine::line`] | 0.31 M lines/s | 0.32 M lines/s |
+//! | [`Payload::from_json`] | 0.28 M items/s | 0.32 M items/s |
 //!
 //! A receiver at its default rate limit (50 requests/s) takes a few thousand items a second,
 //! so encoding is never the bottleneck.

@@ -134,6 +134,10 @@ pub(crate) fn js(x: f64) -> Option<String> {
     if x == 0.0 {
         return Some("0".to_owned());
     }
+    // Integers below 2^53 are their own shortest digits.
+    if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+        return Some((x as i64).to_string());
+    }
     let d = shortest(x);
     let s = digit_string(&d);
     let mut out = String::with_capacity(24);
@@ -202,11 +206,14 @@ mod tests {
     #[test]
     fn exact_ties_go_to_the_even_digit() {
         // 1972930942435020.25 is halfway between …020.2 and …020.3: Go prints the even one.
-        let x = 1_972_930_942_435_020.25;
+        let x = 7_891_723_769_740_081.0 / 4.0; // 1972930942435020.25, exactly
         assert_eq!(format!("{x:e}"), "1.9729309424350203e15");
         assert_eq!(go_v(x), "1.9729309424350202e+15");
         assert_eq!(js(x).unwrap(), "1972930942435020.2");
-        assert_eq!(go_v(-2_238_695_323_696_799.25), "-2.2386953236967992e+15");
+        assert_eq!(
+            go_v(-8_954_781_294_787_197.0 / 4.0),
+            "-2.2386953236967992e+15"
+        );
         // Non-ties are left alone.
         assert_eq!(go_v(10.600000000093132), "10.600000000093132");
         assert_eq!(js(0.1 + 0.2).unwrap(), "0.30000000000000004");
