@@ -76,12 +76,18 @@ impl ItemKind {
 /// Loki stamps it with the time Alloy received the payload, never the item's timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LokiLine {
+    version: AlloyVersion,
     kind: ItemKind,
     index: usize,
     fields: Vec<(String, String)>,
 }
 
 impl LokiLine {
+    /// The Alloy release it was rendered for.
+    pub fn version(&self) -> AlloyVersion {
+        self.version
+    }
+
     /// The item's kind.
     pub fn kind(&self) -> ItemKind {
         self.kind
@@ -106,17 +112,12 @@ impl LokiLine {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The logfmt line, byte for byte as Alloy 1.5 writes it (see [`LokiLine::line_for`]).
+    /// The logfmt line, byte for byte as the Alloy release the line was rendered for writes
+    /// it, or `None` when `go-logfmt` would refuse the record (a key left empty once spaces,
+    /// `=`, `"` and control characters are dropped, such as a measurement value named `" "`):
+    /// Alloy then logs an error and the item never reaches Loki.
     pub fn line(&self) -> Option<String> {
-        self.line_for(AlloyVersion::V1_5)
-    }
-
-    /// The logfmt line as the given Alloy release writes it, or `None` when `go-logfmt` would
-    /// refuse the record (a key left empty once spaces, `=`, `"` and control characters are
-    /// dropped, such as a measurement value named `" "`): Alloy then logs an error and the
-    /// item never reaches Loki.
-    pub fn line_for(&self, version: AlloyVersion) -> Option<String> {
-        let del = version == AlloyVersion::V1_12;
+        let del = self.version == AlloyVersion::V1_12;
         let mut out = String::with_capacity(self.fields.len() * 24);
         for (idx, (key, value)) in self.fields.iter().enumerate() {
             if idx > 0 {
@@ -376,6 +377,7 @@ pub(crate) fn loki_lines(p: &Payload, version: AlloyVersion) -> Vec<LokiLine> {
     let mut push = |kind, index, mut kv: KeyVal| {
         kv.merge(&meta);
         out.push(LokiLine {
+            version,
             kind,
             index,
             fields: kv.0,
@@ -416,7 +418,7 @@ mod tests {
     fn only_line(p: &Payload, version: AlloyVersion) -> String {
         let lines = loki_lines(p, version);
         assert_eq!(lines.len(), 1);
-        lines[0].line_for(version).unwrap()
+        lines[0].line().unwrap()
     }
 
     // The payloads and expected lines below are those of Test_LogsExporter_Export in
@@ -612,8 +614,7 @@ mod tests {
         l.context.insert("a key=\"x\"".into(), "v=1".into());
         l.context.insert("del\u{7f}".into(), "d\u{7f}".into());
         p.logs.push(l);
-        let line = &loki_lines(&p, AlloyVersion::V1_5)[0];
-        let old = line.line_for(AlloyVersion::V1_5).unwrap();
+        let old = loki_lines(&p, AlloyVersion::V1_5)[0].line().unwrap();
         assert!(old.contains(r#" message="null" "#), "{old}");
         assert!(
             old.contains(r#" level="tab\there \"q\" back\\slash \u0001 é\ufffd" "#),
@@ -621,7 +622,7 @@ mod tests {
         );
         assert!(old.contains(r#" context_akeyx="v=1" "#), "{old}");
         assert!(old.contains(" context_del\u{7f}=d\u{7f} "), "{old}");
-        let new = line.line_for(AlloyVersion::V1_12).unwrap();
+        let new = loki_lines(&p, AlloyVersion::V1_12)[0].line().unwrap();
         assert!(new.contains(r#" context_del="d\u007f" "#), "{new}");
     }
 

@@ -333,7 +333,7 @@ proptest! {
                     .iter()
                     .map(|(k, v)| (k.chars().filter(|&c| keep(c)).collect(), v.clone()))
                     .collect();
-                match line.line_for(version) {
+                match line.line() {
                     Some(text) => {
                         prop_assert!(!text.contains('\n'));
                         prop_assert_eq!(parse_logfmt(&text), want);
