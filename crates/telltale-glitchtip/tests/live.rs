@@ -673,3 +673,29 @@ async fn bootstrap_from_nothing_then_again_is_a_no_op() {
     client.delete_team(&org, "backend").await.unwrap();
     client.delete_organization(&org).await.unwrap();
 }
+
+/// A token with read scopes only (`GLITCHTIP_READONLY_TOKEN_FILE`) reads, and is refused
+/// writes with a typed 403 carrying GlitchTip's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_token_gets_a_typed_403_on_writes() {
+    let Some(client) = support::client() else {
+        return;
+    };
+    let Ok(path) = std::env::var("GLITCHTIP_READONLY_TOKEN_FILE") else {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(b"\nskipped: read-only token test (set GLITCHTIP_READONLY_TOKEN_FILE to a token with read scopes only)\n");
+        return;
+    };
+    let readonly = Client::builder(client.base_url())
+        .token(telltale_glitchtip::Secret::from_file(path).unwrap())
+        .build()
+        .unwrap();
+    let orgs = readonly.organizations().await.unwrap();
+    assert!(orgs.iter().any(|o| o.slug == ORG), "{orgs:?}");
+    let err = readonly
+        .create_organization("telltale-must-not-exist")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Forbidden), "{err}");
+    assert!(err.to_string().contains("Permission denied"), "{err}");
+}
