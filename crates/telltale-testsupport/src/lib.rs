@@ -1,0 +1,120 @@
+//! Test-only helpers shared by telltale's crates: one `skipped:` line libtest does not capture,
+//! free loopback ports, binaries found by environment variable or `PATH`, child servers and
+//! temporary directories that are cleaned up when the test ends, and polling with a deadline.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+use std::io::Write;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Prints one `skipped:` line that libtest does not capture.
+pub fn skip(message: &str) {
+    let line = format!("\nskipped: {message}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for a child to take).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A binary named by `env_var`, else found on `PATH` as `fallback`.
+pub fn find_binary(env_var: &str, fallback: Option<&str>) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var(env_var) {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let name = fallback?;
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A child process killed on drop, with its output kept in a log file shown on request.
+#[derive(Debug)]
+pub struct Proc {
+    child: Child,
+    /// Where the process's stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `program` with `args`, its output going to `log`.
+    pub fn spawn(program: &Path, args: &[String], log: PathBuf) -> Proc {
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", program.display()));
+        Proc { child, log }
+    }
+
+    /// The last lines of the process's output, for failure messages.
+    pub fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir, named after `tag`.
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "telltale-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Some` or `deadline` passes.
+pub async fn eventually<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let stop = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= stop {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
