@@ -1,7 +1,9 @@
 //! telltale: end-to-end checks of a self-hosted observability stack.
 //!
-//! This crate will hold the harness and CLI (stack model, scenarios, reports, benchmarks). Its
-//! first piece is [`accounting`]: the per-item delivery ledger every scenario uses.
+//! This crate holds the harness and the `telltale` CLI. Today: [`accounting`], the per-item
+//! delivery ledger every scenario will use, and the CLI's `metrics lint` and
+//! `glitchtip bootstrap` commands. The stack model, scenarios (`check`), `bench`, `decode` and
+//! `up` arrive with the harness issue.
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]

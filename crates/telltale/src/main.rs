@@ -1,0 +1,210 @@
+//! The `telltale` command line: today `metrics lint` and `glitchtip bootstrap`; `check`, `bench`,
+//! `decode` and `up` arrive with the harness issue.
+//!
+//! Exit codes: 0 when everything passed, 1 when a check failed, 2 when the command could not run
+//! (bad arguments, unreadable files, unreachable servers).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "telltale",
+    version,
+    about = "End-to-end checks of a self-hosted observability stack"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks of Prometheus expositions.
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
+    /// GlitchTip administration.
+    Glitchtip {
+        #[command(subcommand)]
+        command: GlitchtipCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MetricsCommand {
+    /// Checks an exposition (a URL to scrape, or a file) against a metrics contract.
+    Lint {
+        /// The contract, as TOML.
+        #[arg(long)]
+        contract: PathBuf,
+        /// `http(s)://…/metrics` to scrape as Prometheus 3 does, or a file (OpenMetrics when it
+        /// ends with `# EOF`, text 0.0.4 otherwise).
+        target: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GlitchtipCommand {
+    /// Creates the organization, team, projects and keys when missing, and prints
+    /// `{"<project>": {"id": …, "dsn": "…"}}`. Running it twice changes nothing.
+    Bootstrap {
+        /// GlitchTip's base URL.
+        #[arg(long)]
+        url: String,
+        /// A file holding an API token with org, team and project write scopes.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// Organization name.
+        #[arg(long)]
+        org: String,
+        /// Team name.
+        #[arg(long)]
+        team: String,
+        /// Project names (repeat the flag for several).
+        #[arg(long = "project", required = true)]
+        projects: Vec<String>,
+    },
+}
+
+/// A failed check (exit 1), as opposed to a failure to run (exit 2).
+#[derive(Debug)]
+struct CheckFailed;
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("check failed")
+    }
+}
+
+impl std::error::Error for CheckFailed {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<CheckFailed>() => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Metrics {
+            command: MetricsCommand::Lint { contract, target },
+        } => metrics_lint(&contract, &target).await,
+        Command::Glitchtip {
+            command:
+                GlitchtipCommand::Bootstrap {
+                    url,
+                    token_file,
+                    org,
+                    team,
+                    projects,
+                },
+        } => glitchtip_bootstrap(&url, &token_file, &org, &team, &projects).await,
+    }
+}
+
+async fn metrics_lint(contract_path: &PathBuf, target: &str) -> Result<()> {
+    use telltale_prometheus::exposition::{parse_bytes, Format};
+    use telltale_prometheus::{scrape, MetricsContract, ScrapeOptions};
+
+    let contract = MetricsContract::from_toml_file(contract_path)?;
+    let (exposition, content_type_problem) =
+        if target.starts_with("http://") || target.starts_with("https://") {
+            let scraped = scrape(target, &ScrapeOptions::default())
+                .await
+                .with_context(|| format!("scrape {target}"))?;
+            if scraped.status != 200 {
+                bail!(
+                    "scrape {target}: the endpoint answered HTTP {}",
+                    scraped.status
+                );
+            }
+            let problem = (!scraped.content_type_check.prometheus3_accepts()).then(|| {
+                format!(
+                    "Prometheus 3 would refuse this target's Content-Type: {:?}",
+                    scraped.content_type_check
+                )
+            });
+            (
+                scraped
+                    .exposition()
+                    .with_context(|| format!("parse what {target} served"))?,
+                problem,
+            )
+        } else {
+            let body = std::fs::read(target).with_context(|| format!("read {target}"))?;
+            let format = if body.trim_ascii_end().ends_with(b"# EOF") {
+                Format::OpenMetrics1
+            } else {
+                Format::Text004
+            };
+            (
+                parse_bytes(&body, Some(format.content_type()), None)
+                    .with_context(|| format!("parse {target}"))?,
+                None,
+            )
+        };
+    let report = contract.check(&exposition);
+    print!("{report}");
+    if let Some(problem) = &content_type_problem {
+        println!("  error   {target}: {problem}");
+    }
+    if report.is_ok() && content_type_problem.is_none() {
+        Ok(())
+    } else {
+        Err(CheckFailed.into())
+    }
+}
+
+async fn glitchtip_bootstrap(
+    url: &str,
+    token_file: &PathBuf,
+    org: &str,
+    team: &str,
+    projects: &[String],
+) -> Result<()> {
+    use telltale_glitchtip::{Client, NewProject, Secret, StackSpec};
+
+    let token = Secret::from_file(token_file)?;
+    let client = Client::builder(url).token(token).build()?;
+    let spec = projects.iter().fold(StackSpec::new(org, team), |spec, p| {
+        spec.project(NewProject::new(p.as_str()))
+    });
+    let report = client
+        .ensure_stack(&spec)
+        .await
+        .with_context(|| format!("bootstrap GlitchTip at {url}"))?;
+    let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for p in &report.projects {
+        out.insert(
+            p.project.name.clone(),
+            serde_json::json!({ "id": p.project.id, "dsn": p.dsn.expose() }),
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    for created in &report.created {
+        eprintln!("created {created:?}");
+    }
+    Ok(())
+}
