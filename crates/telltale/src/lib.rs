@@ -1,7 +1,8 @@
 //! telltale: end-to-end checks of a self-hosted observability stack.
 //!
 //! This crate holds the harness and the `telltale` CLI. Today: [`accounting`], the per-item
-//! delivery ledger every scenario will use, and the CLI's `metrics lint` and
+//! delivery ledger every scenario will use; [`stack`], the one model of `stack.toml` and of the
+//! JSON the NixOS module writes; and the CLI's `metrics lint` and
 //! `glitchtip bootstrap` commands. The stack model, scenarios (`check`), `bench`, `decode` and
 //! `up` arrive with the harness issue.
 
@@ -10,3 +11,4 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod accounting;
+pub mod stack;

@@ -1,0 +1,514 @@
+//! The stack model: where each service of the stack listens, how to authenticate, which journald
+//! units and labels to expect, and the retention each store promises.
+//!
+//! One serde model reads both a hand-written `stack.toml` and the JSON the NixOS module writes
+//! from its own settings, so the harness checks the running stack against what was declared.
+//! Every field has a default taken from the meridian deployment (`STACK.md`), so an empty file
+//! describes meridian on `127.0.0.1`. Secrets are never inline: only file paths or environment
+//! variable names are accepted.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The schema version this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Errors reading a stack description.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StackError {
+    /// The file could not be read.
+    #[error("read stack description {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not a valid stack description.
+    #[error("stack description {origin}: {reason}")]
+    Invalid {
+        /// The file, or `TOML`/`JSON` for text.
+        origin: String,
+        /// What is wrong, with the position when the parser gave one.
+        reason: String,
+    },
+}
+
+/// A whole stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stack {
+    /// Schema version; 1.
+    pub version: u32,
+    /// The host the services are reached on (the tailnet name or address), used by every
+    /// endpoint that does not give its own URL.
+    pub host: String,
+    /// Loki.
+    pub loki: Service,
+    /// Prometheus.
+    pub prometheus: Service,
+    /// Grafana.
+    pub grafana: Grafana,
+    /// Grafana Alloy's receivers and admin port.
+    pub alloy: Alloy,
+    /// GlitchTip.
+    pub glitchtip: GlitchTip,
+    /// The public edge that forwards only GlitchTip's ingestion paths, if any.
+    pub edge: Option<Edge>,
+    /// The journald units whose lines Alloy ships, and the labels it gives them.
+    pub journald: Journald,
+    /// The retention each store promises.
+    pub retention: Retention,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack {
+            version: SCHEMA_VERSION,
+            host: "127.0.0.1".into(),
+            loki: Service::port(3100),
+            prometheus: Service::port(9090),
+            grafana: Grafana::default(),
+            alloy: Alloy::default(),
+            glitchtip: GlitchTip::default(),
+            edge: None,
+            journald: Journald::default(),
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// A service reached over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Port on [`Stack::host`]; ignored when `url` is set.
+    #[serde(default)]
+    pub port: u16,
+    /// Full base URL, overriding host and port (e.g. behind a proxy).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Credentials, if the service wants them.
+    #[serde(default)]
+    pub auth: Option<Credential>,
+}
+
+impl Service {
+    fn port(port: u16) -> Service {
+        Service {
+            port,
+            url: None,
+            auth: None,
+        }
+    }
+
+    /// The base URL on `host`.
+    pub fn base_url(&self, host: &str) -> String {
+        base_url(&self.url, host, self.port)
+    }
+}
+
+impl Grafana {
+    /// The base URL on `host`.
+    pub fn base_url(&self, host: &str) -> String {
+        base_url(&self.url, host, self.port)
+    }
+}
+
+impl GlitchTip {
+    /// The base URL on `host`.
+    pub fn base_url(&self, host: &str) -> String {
+        base_url(&self.url, host, self.port)
+    }
+}
+
+fn base_url(url: &Option<String>, host: &str, port: u16) -> String {
+    url.clone()
+        .unwrap_or_else(|| format!("http://{}:{port}", bracket(host)))
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// Where a secret comes from: a file (as sops-nix or agenix write them) or an environment
+/// variable. Never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// User name, for basic auth; absent for a bearer token.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the password or token.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// An environment variable holding the password or token.
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+/// Grafana.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grafana {
+    /// Port on [`Stack::host`]; ignored when `url` is set.
+    pub port: u16,
+    /// Full base URL, overriding host and port.
+    pub url: Option<String>,
+    /// Credentials for the HTTP API (a service-account token or basic auth).
+    pub auth: Option<Credential>,
+    /// The admin user.
+    pub admin_user: String,
+    /// Where the admin password is.
+    pub admin_password: Option<Credential>,
+    /// The shared operator user that must exist.
+    pub operator_user: String,
+}
+
+impl Default for Grafana {
+    fn default() -> Self {
+        Grafana {
+            port: 3000,
+            url: None,
+            auth: None,
+            admin_user: "admin".into(),
+            admin_password: None,
+            operator_user: "operator".into(),
+        }
+    }
+}
+
+/// Grafana Alloy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alloy {
+    /// Admin UI and self-metrics.
+    pub admin_port: u16,
+    /// OTLP over gRPC.
+    pub otlp_grpc_port: u16,
+    /// OTLP over HTTP.
+    pub otlp_http_port: u16,
+    /// Faro receiver.
+    pub faro_port: u16,
+    /// Where Faro's API key is, if the receiver wants one.
+    pub faro_api_key: Option<Credential>,
+}
+
+impl Default for Alloy {
+    fn default() -> Self {
+        Alloy {
+            admin_port: 12345,
+            otlp_grpc_port: 4317,
+            otlp_http_port: 4318,
+            faro_port: 12347,
+            faro_api_key: None,
+        }
+    }
+}
+
+/// GlitchTip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlitchTip {
+    /// Port on [`Stack::host`]; ignored when `url` is set.
+    pub port: u16,
+    /// Full base URL, overriding host and port.
+    pub url: Option<String>,
+    /// The API token.
+    pub auth: Option<Credential>,
+    /// The organization.
+    pub organization: String,
+    /// The team.
+    pub team: String,
+    /// The projects, whose DSNs the deployment hands back.
+    pub projects: Vec<String>,
+}
+
+impl Default for GlitchTip {
+    fn default() -> Self {
+        GlitchTip {
+            port: 8200,
+            url: None,
+            auth: None,
+            organization: "meridian".into(),
+            team: "backend".into(),
+            projects: vec!["be-platform".into(), "be-pwa".into()],
+        }
+    }
+}
+
+/// The public edge in front of GlitchTip's ingestion paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// Its public base URL.
+    pub url: String,
+}
+
+/// The journald side of the logs pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Journald {
+    /// The value Alloy gives the `host` label.
+    pub host_label: String,
+    /// The units Alloy ships, each with its `app` label.
+    pub units: Vec<Unit>,
+}
+
+impl Default for Journald {
+    fn default() -> Self {
+        Journald {
+            host_label: "meridian".into(),
+            units: vec![
+                Unit {
+                    unit: "podman-balanced-engineering-platform.service".into(),
+                    app: "be-platform".into(),
+                },
+                Unit {
+                    unit: "podman-be-pwa.service".into(),
+                    app: "be-pwa".into(),
+                },
+            ],
+        }
+    }
+}
+
+/// One journald unit and the `app` label its lines get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    /// The systemd unit, e.g. `podman-balanced-engineering-platform.service`.
+    pub unit: String,
+    /// The `app` label.
+    pub app: String,
+}
+
+/// Promised retention, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Loki, enforced by its compactor.
+    pub loki_days: u32,
+    /// Prometheus.
+    pub prometheus_days: u32,
+    /// GlitchTip events.
+    pub glitchtip_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            loki_days: 30,
+            prometheus_days: 90,
+            glitchtip_days: 90,
+        }
+    }
+}
+
+/// Field names that would hold a secret inline, refused with advice instead of a bare
+/// "unknown field".
+const INLINE_SECRET_NAMES: &[&str] = &["password", "token", "secret", "api_key", "key"];
+
+impl Stack {
+    /// Reads `stack.toml`.
+    pub fn from_toml(text: &str) -> Result<Stack, StackError> {
+        // toml's own message quotes the offending line, which may hold a secret; give the
+        // position and the message only.
+        let stack: Stack = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: ")
+            });
+            invalid("TOML", format!("{}{}", at.unwrap_or_default(), e.message()))
+        })?;
+        stack.validate("TOML")
+    }
+
+    /// Reads the JSON the NixOS module writes.
+    pub fn from_json(text: &str) -> Result<Stack, StackError> {
+        let stack: Stack =
+            serde_json::from_str(text).map_err(|e| invalid("JSON", e.to_string()))?;
+        stack.validate("JSON")
+    }
+
+    /// Reads a file: JSON when it ends in `.json`, TOML otherwise.
+    pub fn from_file(path: &Path) -> Result<Stack, StackError> {
+        let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            Stack::from_json(&text)
+        } else {
+            Stack::from_toml(&text)
+        };
+        parsed.map_err(|e| match e {
+            StackError::Invalid { reason, .. } => StackError::Invalid {
+                origin: path.display().to_string(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// The JSON form, as the NixOS module writes it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the stack model always serializes")
+    }
+
+    fn validate(self, origin: &str) -> Result<Stack, StackError> {
+        if self.version != SCHEMA_VERSION {
+            return Err(invalid(
+                origin,
+                format!(
+                    "schema version {} is not {SCHEMA_VERSION}, the one this telltale reads",
+                    self.version
+                ),
+            ));
+        }
+        for (name, cred) in self.credentials() {
+            if cred.file.is_some() == cred.env.is_some() {
+                return Err(invalid(
+                    origin,
+                    format!("{name}: give exactly one of `file` or `env`"),
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for unit in &self.journald.units {
+            if !seen.insert(&unit.unit) {
+                return Err(invalid(
+                    origin,
+                    format!("journald unit {:?} is listed twice", unit.unit),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    fn credentials(&self) -> Vec<(&'static str, &Credential)> {
+        [
+            ("loki.auth", &self.loki.auth),
+            ("prometheus.auth", &self.prometheus.auth),
+            ("grafana.auth", &self.grafana.auth),
+            ("grafana.admin_password", &self.grafana.admin_password),
+            ("alloy.faro_api_key", &self.alloy.faro_api_key),
+            ("glitchtip.auth", &self.glitchtip.auth),
+        ]
+        .into_iter()
+        .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
+        .collect()
+    }
+}
+
+fn invalid(origin: &str, reason: String) -> StackError {
+    // serde names the unknown field; if it looks like an inline secret, say what to do instead.
+    let reason = match INLINE_SECRET_NAMES.iter().find(|n| reason.contains(&format!("unknown field `{n}`"))) {
+        Some(name) => format!("{reason}\nsecrets are never written inline: instead of `{name} = …`, use an `auth = {{ file = \"/run/secrets/…\" }}` or `{{ env = \"VAR\" }}` credential"),
+        None => reason,
+    };
+    StackError::Invalid {
+        origin: origin.to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_meridian_on_loopback() {
+        let stack = Stack::from_toml("").unwrap();
+        assert_eq!(stack, Stack::default());
+        assert_eq!(stack.loki.base_url(&stack.host), "http://127.0.0.1:3100");
+        assert_eq!(
+            stack.glitchtip.base_url(&stack.host),
+            "http://127.0.0.1:8200"
+        );
+        assert_eq!(stack.grafana.base_url(&stack.host), "http://127.0.0.1:3000");
+        assert_eq!(
+            (stack.alloy.otlp_http_port, stack.alloy.faro_port),
+            (4318, 12347)
+        );
+        assert_eq!(
+            stack.retention,
+            Retention {
+                loki_days: 30,
+                prometheus_days: 90,
+                glitchtip_days: 90
+            }
+        );
+    }
+
+    #[test]
+    fn toml_and_json_are_one_model() {
+        let toml = r#"
+host = "meridian.tailnet.ts.net"
+[loki]
+port = 3100
+auth = { username = "ops", file = "/run/secrets/loki" }
+[glitchtip]
+port = 8200
+auth = { env = "GLITCHTIP_TOKEN" }
+projects = ["be-platform"]
+[edge]
+url = "https://errors.example.org"
+[[journald.units]]
+unit = "demo.service"
+app = "demo"
+"#;
+        let from_toml = Stack::from_toml(toml).unwrap();
+        let from_json = Stack::from_json(&from_toml.to_json()).unwrap();
+        assert_eq!(from_toml, from_json);
+        assert_eq!(
+            from_toml.prometheus.base_url(&from_toml.host),
+            "http://meridian.tailnet.ts.net:9090"
+        );
+        assert_eq!(from_toml.journald.units.len(), 1);
+    }
+
+    #[test]
+    fn inline_secrets_are_refused_with_advice() {
+        let err = Stack::from_toml("[grafana]\npassword = \"hunter2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("never written inline") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(
+            err.contains("line 2, column 1"),
+            "the position, not the line itself: {err}"
+        );
+        let err = Stack::from_toml("[loki]\nauth = { file = \"/a\", env = \"B\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("loki.auth: give exactly one"), "{err}");
+        let err = Stack::from_json(r#"{"version": 2}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("schema version 2"), "{err}");
+        let err = Stack::from_toml("[lokii]\nport = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lokii"), "{err}");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed() {
+        assert_eq!(
+            Service::port(3100).base_url("fd7a:115c:a1e0::1"),
+            "http://[fd7a:115c:a1e0::1]:3100"
+        );
+    }
+}
