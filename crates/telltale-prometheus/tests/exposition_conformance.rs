@@ -1,14 +1,17 @@
-//! Runs the OpenMetrics project's own parser test suite (vendored under
-//! `fixtures/prometheus/exposition/openmetrics-testsuite/`) through the OpenMetrics parser:
-//! every case must parse or fail as its `test.json` says, except the documented deviations.
+//! Runs the OpenMetrics project's own parser test suite through the OpenMetrics parser: every
+//! case must parse or fail as its `test.json` says, except the documented deviations.
+//!
+//! The suite is third-party data and is not kept in this repository: point
+//! `OPENMETRICS_TESTSUITE_DIR` at `tests/testdata/parsers/` of a checkout of
+//! OpenObservability/OpenMetrics (commit 296468bc2359 was used); without it the test prints one
+//! `skipped:` line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use telltale_prometheus::exposition::{self, Format};
 
-fn suite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/prometheus/exposition/openmetrics-testsuite")
+fn suite_dir() -> Option<PathBuf> {
+    std::env::var_os("OPENMETRICS_TESTSUITE_DIR").map(PathBuf::from)
 }
 
 /// Cases where this parser knowingly disagrees with the suite, and why.
@@ -20,8 +23,15 @@ const DEVIATIONS: &[(&str, &str)] = &[(
 
 #[test]
 fn openmetrics_test_suite() {
-    let mut entries: Vec<_> = std::fs::read_dir(suite_dir())
-        .expect("the vendored OpenMetrics test suite is present")
+    let Some(dir) = suite_dir() else {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            b"\nskipped: OpenMetrics conformance suite (set OPENMETRICS_TESTSUITE_DIR to tests/testdata/parsers of OpenObservability/OpenMetrics)\n",
+        );
+        return;
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("OPENMETRICS_TESTSUITE_DIR names a readable folder")
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();
@@ -81,6 +91,11 @@ fn openmetrics_test_suite() {
 
 #[test]
 fn rejected_cases_give_positioned_reasons() {
+    let Some(suite) = suite_dir() else {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(b"\nskipped: positioned reasons on OpenMetrics suite cases (set OPENMETRICS_TESTSUITE_DIR)\n");
+        return;
+    };
     // A sample of the suite's bad cases, with the message each must give.
     for (case, line, needle) in [
         ("bad_no_eof", 1, "missing # EOF"),
@@ -103,7 +118,7 @@ fn rejected_cases_give_positioned_reasons() {
         ("bad_missing_or_extra_commas_2", 1, "trailing ','"),
         ("bad_invalid_labels_2", 1, "duplicate label \"a\""),
     ] {
-        let dir = suite_dir().join(case);
+        let dir = suite.join(case);
         let body = std::fs::read_to_string(dir.join("metrics")).unwrap();
         match exposition::parse(&body, Format::OpenMetrics1) {
             Err(telltale_prometheus::Error::Parse {
