@@ -2,9 +2,9 @@
 //!
 //! This crate holds the harness and the `telltale` CLI. Today: [`accounting`], the per-item
 //! delivery ledger every scenario will use; [`stack`], the one model of `stack.toml` and of the
-//! JSON the NixOS module writes; and the CLI's `metrics lint` and
-//! `glitchtip bootstrap` commands. The stack model, scenarios (`check`), `bench`, `decode` and
-//! `up` arrive with the harness issue.
+//! JSON the NixOS module writes; and the CLI's `decode`, `metrics lint` and
+//! `glitchtip bootstrap` commands. Scenarios (`check`), `bench` and `up` arrive with the harness
+//! issue.
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]

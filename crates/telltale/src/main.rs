@@ -1,5 +1,5 @@
-//! The `telltale` command line: today `metrics lint` and `glitchtip bootstrap`; `check`, `bench`,
-//! `decode` and `up` arrive with the harness issue.
+//! The `telltale` command line: today `decode`, `metrics lint` and `glitchtip bootstrap`;
+//! `check`, `bench` and `up` arrive with the harness issue.
 //!
 //! Exit codes: 0 when everything passed, 1 when a check failed, 2 when the command could not run
 //! (bad arguments, unreadable files, unreachable servers).
@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+
+mod decode;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Prints a payload as normalised JSON; exits 1 with a positioned error when it is malformed.
+    Decode {
+        /// What the file holds.
+        #[arg(value_enum)]
+        kind: decode::Kind,
+        /// The payload, as sent on the wire.
+        file: PathBuf,
+        /// How the file is compressed.
+        #[arg(long, value_enum, default_value = "identity")]
+        encoding: decode::BodyEncoding,
+        /// For OTLP: protobuf or JSON (guessed from the first byte when absent).
+        #[arg(long, value_enum)]
+        content_type: Option<decode::OtlpContentType>,
+    },
     /// Checks of Prometheus expositions.
     Metrics {
         #[command(subcommand)]
@@ -99,6 +115,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<CheckFailed>() => ExitCode::from(1),
+        Err(e) if e.is::<decode::Malformed>() => {
+            eprintln!("malformed: {e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -108,6 +128,16 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Decode {
+            kind,
+            file,
+            encoding,
+            content_type,
+        } => {
+            let body = std::fs::read(&file).with_context(|| format!("read {}", file.display()))?;
+            let value = decode::decode(kind, &body, encoding, content_type)?;
+            print_out(&format!("{}\n", serde_json::to_string_pretty(&value)?))
+        }
         Command::Metrics {
             command: MetricsCommand::Lint { contract, target },
         } => metrics_lint(&contract, &target).await,
@@ -121,6 +151,15 @@ async fn run(cli: Cli) -> Result<()> {
                     projects,
                 },
         } => glitchtip_bootstrap(&url, &token_file, &org, &team, &projects).await,
+    }
+}
+
+/// Writes to stdout; a closed pipe (`telltale decode … | head`) is not an error.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

@@ -132,3 +132,99 @@ fn glitchtip_bootstrap_is_idempotent() {
         "a second run creates nothing: {err}"
     );
 }
+
+#[test]
+fn decode_reads_every_kind_from_recorded_payloads() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["loki-push-json", "loki/3.5.12/push-ok.request.json"],
+            "level=info msg=\\\"first\\\" n=1",
+        ),
+        (
+            &["prom-text", "prometheus/exposition/node_exporter-1.5.0.txt"],
+            "\"name\": \"node_load1\"",
+        ),
+        (
+            &[
+                "openmetrics",
+                "prometheus/exposition/python_client-0.16.0.om.txt",
+            ],
+            "\"type\": \"stateset\"",
+        ),
+        (
+            &[
+                "otlp-logs",
+                "otlp/python-1.45.2/logs.pb.gz",
+                "--encoding",
+                "gzip",
+            ],
+            "\"resourceLogs\"",
+        ),
+        (
+            &["otlp-metrics", "otlp/node-2.12.1/metrics.json"],
+            "\"resourceMetrics\"",
+        ),
+        (
+            &[
+                "otlp-traces",
+                "otlp/node-2.12.1/traces.pb",
+                "--content-type",
+                "protobuf",
+            ],
+            "\"resourceSpans\"",
+        ),
+        (
+            &[
+                "faro",
+                "faro/web-sdk-2.12.1/gzip/001.body.json.gz",
+                "--encoding",
+                "gzip",
+            ],
+            "\"meta\"",
+        ),
+        (
+            &[
+                "sentry-envelope",
+                "glitchtip/sdk-envelopes/python-sentry-sdk-2.75.0/exception-001.body",
+                "--encoding",
+                "gzip",
+            ],
+            "\"items\"",
+        ),
+    ];
+    for (args, needle) in cases {
+        let file = fixture(args[1]);
+        let mut argv = vec!["decode", args[0], file.as_str()];
+        argv.extend_from_slice(&args[2..]);
+        let (code, out, err) = telltale(&argv);
+        assert_eq!(code, 0, "{argv:?}: {err}");
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap_or_else(|e| panic!("{argv:?} printed no JSON: {e}"));
+        assert!(
+            out.contains(needle),
+            "{argv:?} lacks {needle}:\n{}",
+            &out[..out.len().min(2000)]
+        );
+    }
+}
+
+#[test]
+fn decode_malformed_input_exits_1_with_a_position() {
+    let dir = telltale_testsupport::TempDir::new("cli-decode");
+    let bad = dir.0.join("bad.prom");
+    std::fs::write(&bad, "# TYPE x counter\nx{a=\"1\" 2\n").unwrap();
+    let (code, out, err) = telltale(&["decode", "prom-text", bad.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("line 2, column 9"), "{err}");
+    let (code, _, err) = telltale(&[
+        "decode",
+        "faro",
+        fixture("faro/web-sdk-2.12.1/gzip/001.body.json.gz").as_str(),
+    ]);
+    assert_eq!(code, 1, "gzip bytes read as JSON are malformed: {err}");
+    let (code, _, _) = telltale(&["decode", "faro", "/nonexistent"]);
+    assert_eq!(
+        code, 2,
+        "an unreadable file is a failure to run, not a malformed payload"
+    );
+}

@@ -1,0 +1,229 @@
+//! `telltale decode`: reads one payload of a pipeline (Sentry envelope or event, Faro, OTLP,
+//! Prometheus exposition, Loki push) with the same decoders the checks use, and prints it as
+//! normalised JSON, for humans debugging a pipeline and for tests.
+
+use serde_json::{json, Map, Value};
+
+/// The kinds of payload `decode` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Kind {
+    /// A Sentry envelope (`/api/<id>/envelope/`).
+    SentryEnvelope,
+    /// A Sentry event as the legacy store endpoint takes it (JSON).
+    SentryEvent,
+    /// A Faro payload (`/collect`).
+    Faro,
+    /// OTLP logs (`/v1/logs`).
+    OtlpLogs,
+    /// OTLP metrics (`/v1/metrics`).
+    OtlpMetrics,
+    /// OTLP traces (`/v1/traces`).
+    OtlpTraces,
+    /// Prometheus text format 0.0.4.
+    PromText,
+    /// OpenMetrics 1.0.
+    Openmetrics,
+    /// A Loki push in protobuf (snappy block format).
+    LokiPushProto,
+    /// A Loki push in JSON.
+    LokiPushJson,
+}
+
+/// How the file's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BodyEncoding {
+    /// Not compressed.
+    Identity,
+    /// gzip.
+    Gzip,
+    /// Brotli.
+    Br,
+    /// Snappy block format (Loki's protobuf pushes always are; the flag changes nothing there).
+    Snappy,
+}
+
+/// OTLP's two wire forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OtlpContentType {
+    /// `application/x-protobuf`.
+    Protobuf,
+    /// `application/json`.
+    Json,
+}
+
+/// A malformed payload: `decode` exits 1 with this message.
+#[derive(Debug)]
+pub(crate) struct Malformed(pub(crate) String);
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+fn malformed(e: impl std::fmt::Display) -> anyhow::Error {
+    Malformed(e.to_string()).into()
+}
+
+/// Decompresses with gzip or brotli (the decoders that read `Content-Encoding` themselves get
+/// the encoding passed instead).
+fn inflate(body: &[u8], encoding: BodyEncoding) -> anyhow::Result<Vec<u8>> {
+    use telltale_glitchtip::{Compression, DEFAULT_MAX_DECOMPRESSED};
+    let name = match encoding {
+        BodyEncoding::Identity | BodyEncoding::Snappy => return Ok(body.to_vec()),
+        BodyEncoding::Gzip => "gzip",
+        BodyEncoding::Br => "br",
+    };
+    let compression = Compression::from_content_encoding(name).map_err(malformed)?;
+    compression
+        .decompress(body, DEFAULT_MAX_DECOMPRESSED)
+        .map_err(malformed)
+}
+
+/// Decodes `body` and returns its normalised JSON.
+pub(crate) fn decode(
+    kind: Kind,
+    body: &[u8],
+    encoding: BodyEncoding,
+    content_type: Option<OtlpContentType>,
+) -> anyhow::Result<Value> {
+    if encoding == BodyEncoding::Snappy && kind != Kind::LokiPushProto {
+        anyhow::bail!("--encoding snappy applies to loki-push-proto only");
+    }
+    match kind {
+        Kind::SentryEnvelope => {
+            let env = telltale_glitchtip::Envelope::decode(&inflate(body, encoding)?, None)
+                .map_err(malformed)?;
+            let items: Vec<Value> = env
+                .items()
+                .iter()
+                .map(|item| {
+                    json!({
+                        "headers": json_or_text(item.headers().to_json().as_bytes()),
+                        "payload": json_or_text(item.payload()),
+                    })
+                })
+                .collect();
+            Ok(
+                json!({ "headers": json_or_text(env.headers().to_json().as_bytes()), "items": items }),
+            )
+        }
+        Kind::SentryEvent => serde_json::from_slice(&inflate(body, encoding)?).map_err(malformed),
+        Kind::Faro => {
+            let payload =
+                telltale_faro::Payload::from_json(&inflate(body, encoding)?).map_err(malformed)?;
+            serde_json::from_slice(&payload.to_json()).map_err(malformed)
+        }
+        Kind::OtlpLogs => otlp::<telltale_otlp::LogRecord>(body, encoding, content_type),
+        Kind::OtlpMetrics => otlp::<telltale_otlp::Metric>(body, encoding, content_type),
+        Kind::OtlpTraces => otlp::<telltale_otlp::Span>(body, encoding, content_type),
+        Kind::PromText | Kind::Openmetrics => {
+            use telltale_prometheus::exposition::{parse_bytes, Format};
+            let format = if kind == Kind::PromText {
+                Format::Text004
+            } else {
+                Format::OpenMetrics1
+            };
+            let body = inflate(body, encoding)?;
+            let exposition =
+                parse_bytes(&body, Some(format.content_type()), None).map_err(malformed)?;
+            Ok(exposition_json(&exposition))
+        }
+        Kind::LokiPushProto | Kind::LokiPushJson => {
+            let (content_type, body) = if kind == Kind::LokiPushProto {
+                ("application/x-protobuf", inflate(body, encoding)?)
+            } else {
+                ("application/json", inflate(body, encoding)?)
+            };
+            let streams =
+                telltale_loki::decode_push(&body, content_type, None).map_err(malformed)?;
+            let streams: Vec<Value> = streams
+                .iter()
+                .map(|s| {
+                    let labels: Map<String, Value> = s.labels.iter().map(|(k, v)| (k.to_owned(), json!(v))).collect();
+                    let entries: Vec<Value> = s
+                        .entries
+                        .iter()
+                        .map(|e| {
+                            let meta: Map<String, Value> = e.structured_metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                            json!({ "ts": e.timestamp.unix_nanos().to_string(), "line": e.line, "structured_metadata": meta })
+                        })
+                        .collect();
+                    json!({ "labels": labels, "entries": entries })
+                })
+                .collect();
+            Ok(json!({ "streams": streams }))
+        }
+    }
+}
+
+fn otlp<T: telltale_otlp::Signal>(
+    body: &[u8],
+    encoding: BodyEncoding,
+    content_type: Option<OtlpContentType>,
+) -> anyhow::Result<Value> {
+    use telltale_otlp::Encoding;
+    let body = inflate(body, encoding)?;
+    // Without --content-type, a body that starts like JSON is read as JSON.
+    let wire = match content_type {
+        Some(OtlpContentType::Json) => Encoding::Json,
+        Some(OtlpContentType::Protobuf) => Encoding::Protobuf,
+        None if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => Encoding::Json,
+        None => Encoding::Protobuf,
+    };
+    let batch = telltale_otlp::decode::<T>(&body, wire).map_err(malformed)?;
+    serde_json::from_slice(&telltale_otlp::encode(&batch, Encoding::Json)).map_err(malformed)
+}
+
+/// Parses bytes as JSON, or keeps them as text (or their size, for binary).
+fn json_or_text(bytes: &[u8]) -> Value {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => v,
+        Err(_) => match std::str::from_utf8(bytes) {
+            Ok(text) => json!({ "text": text }),
+            Err(_) => json!({ "binary_bytes": bytes.len() }),
+        },
+    }
+}
+
+/// Sample values that JSON numbers cannot hold (NaN, ±Inf) are written as Prometheus spells them.
+fn number(v: f64) -> Value {
+    if v.is_nan() {
+        json!("NaN")
+    } else if v.is_infinite() {
+        json!(if v > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        json!(v)
+    }
+}
+
+fn exposition_json(exposition: &telltale_prometheus::exposition::Exposition) -> Value {
+    let families: Vec<Value> = exposition
+        .families
+        .iter()
+        .map(|f| {
+            let samples: Vec<Value> = f
+                .samples
+                .iter()
+                .map(|s| {
+                    let labels: Map<String, Value> = s.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                    let exemplar = s.exemplar.as_ref().map(|e| {
+                        let labels: Map<String, Value> = e.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                        json!({ "labels": labels, "value": number(e.value), "timestamp_ms": e.timestamp_ms })
+                    });
+                    json!({ "name": s.name, "labels": labels, "value": number(s.value), "timestamp_ms": s.timestamp_ms, "exemplar": exemplar })
+                })
+                .collect();
+            json!({
+                "name": f.name,
+                "type": f.kind.as_str(telltale_prometheus::exposition::Format::OpenMetrics1),
+                "help": f.help,
+                "unit": f.unit,
+                "samples": samples,
+            })
+        })
+        .collect();
+    json!({ "families": families })
+}
