@@ -581,7 +581,18 @@ fn entries_from_a_process_in_a_unit_cgroup_carry_that_unit() {
         .arg("sh")
         .arg(&unit)
         .arg(env!("CARGO_BIN_EXE_telltale-journald-send"))
-        .args(["--run", &run, "--count", "3", "--identifier", "fake-app"])
+        // journald reads the sender's cgroup from /proc when it handles each datagram; a sender
+        // gone by then is logged without _SYSTEMD_UNIT (seen as a flaky run), so it lingers.
+        .args([
+            "--run",
+            &run,
+            "--count",
+            "3",
+            "--identifier",
+            "fake-app",
+            "--linger-ms",
+            "2000",
+        ])
         .arg("--socket")
         .arg(j.socket())
         .output()

@@ -5,8 +5,12 @@
 //! ```text
 //! telltale-journald-send --run ID [--count N] [--first-seq N] [--message TEXT]
 //!     [--priority 0-7|emerg…debug] [--identifier NAME] [--socket PATH]
-//!     [--field NAME=VALUE]... [--field-file NAME=PATH]...
+//!     [--field NAME=VALUE]... [--field-file NAME=PATH]... [--linger-ms N]
 //! ```
+//!
+//! `--linger-ms` keeps the process alive that long after the last send. journald reads the
+//! sender's cgroup (and so `_SYSTEMD_UNIT`) from `/proc/<pid>` when it processes a datagram; a
+//! sender that has already exited by then is logged without its unit.
 //!
 //! Every entry gets `MESSAGE` (default `telltale line {seq}`; `{seq}` is replaced by the
 //! entry's sequence number), the given fields, `TELLTALE_RUN` and `TELLTALE_SEQ`. On success it
@@ -27,12 +31,13 @@ struct Args {
     identifier: Option<String>,
     socket: Option<OsString>,
     fields: Vec<(FieldName, Vec<u8>)>,
+    linger: std::time::Duration,
 }
 
 fn usage() -> String {
     "usage: telltale-journald-send --run ID [--count N] [--first-seq N] [--message TEXT] \
      [--priority P] [--identifier NAME] [--socket PATH] [--field NAME=VALUE]... \
-     [--field-file NAME=PATH]..."
+     [--field-file NAME=PATH]... [--linger-ms N]"
         .to_owned()
 }
 
@@ -53,6 +58,7 @@ fn parse(mut argv: impl Iterator<Item = OsString>) -> Result<Args, String> {
         identifier: None,
         socket: None,
         fields: Vec::new(),
+        linger: std::time::Duration::ZERO,
     };
     while let Some(flag) = argv.next() {
         let flag = flag.into_string().map_err(|f| format!("bad flag {f:?}"))?;
@@ -89,6 +95,12 @@ fn parse(mut argv: impl Iterator<Item = OsString>) -> Result<Args, String> {
                 let (name, path) = split_field(&arg)?;
                 let bytes = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
                 args.fields.push((name, bytes));
+            }
+            "--linger-ms" => {
+                let ms: u64 = text(value()?)?
+                    .parse()
+                    .map_err(|e| format!("--linger-ms: {e}"))?;
+                args.linger = std::time::Duration::from_millis(ms);
             }
             "-h" | "--help" => return Err(usage()),
             other => return Err(format!("unknown flag {other}\n{}", usage())),
@@ -129,6 +141,7 @@ fn run(args: Args) -> Result<String, String> {
             _ => memfds += 1,
         }
     }
+    std::thread::sleep(args.linger);
     let last = (args.first_seq + args.count).saturating_sub(1);
     Ok(format!(
         "sent {} entries run={run} seq={}..{last} datagrams={datagrams} memfds={memfds}",
