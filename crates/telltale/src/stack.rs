@@ -62,6 +62,15 @@ pub struct Stack {
     pub journald: Journald,
     /// The retention each store promises.
     pub retention: Retention,
+    /// The Prometheus scrape jobs that must be `up`.
+    pub scrape: Scrape,
+    /// Reachability expectations from where telltale runs; absent means the `firewall`
+    /// scenario is unavailable.
+    pub firewall: Option<Firewall>,
+    /// Where the backups are; absent means the `backup` scenario is unavailable.
+    pub backup: Option<Backup>,
+    /// The burst the `load-burst` scenario sends.
+    pub load: Load,
 }
 
 impl Default for Stack {
@@ -77,6 +86,10 @@ impl Default for Stack {
             edge: None,
             journald: Journald::default(),
             retention: Retention::default(),
+            scrape: Scrape::default(),
+            firewall: None,
+            backup: None,
+            load: Load::default(),
         }
     }
 }
@@ -308,6 +321,132 @@ impl Default for Retention {
             loki_days: 30,
             prometheus_days: 90,
             glitchtip_days: 90,
+        }
+    }
+}
+
+/// The scrape jobs Prometheus must have `up`, by their `job` label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scrape {
+    /// Job names, e.g. `be-platform`, `node`, `alloy`.
+    pub jobs: Vec<String>,
+    /// A target's last scrape must be at most this old, in seconds (the meridian interval is
+    /// 15 s, so the default allows three missed scrapes and a bit).
+    pub max_age_secs: u32,
+}
+
+impl Default for Scrape {
+    fn default() -> Self {
+        Scrape {
+            jobs: vec!["be-platform".into(), "node".into(), "alloy".into()],
+            max_age_secs: 60,
+        }
+    }
+}
+
+/// What must be reachable, and what must not, from the vantage point telltale runs on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Firewall {
+    /// A name for the vantage point, for the report (e.g. `tailnet-peer`, `internet`).
+    pub vantage: String,
+    /// TCP expectations.
+    pub expect: Vec<PortExpectation>,
+    /// Whether to probe the public edge: only GlitchTip's ingestion paths may pass. Needs
+    /// [`Stack::edge`].
+    pub probe_edge: bool,
+}
+
+/// One `host:port` and whether a TCP connection to it must succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortExpectation {
+    /// `host:port`, e.g. `meridian:3100` or `[fd7a::1]:9090`.
+    pub target: String,
+    /// `open` or `closed`.
+    pub state: PortState,
+}
+
+/// Whether a port must accept connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortState {
+    /// A TCP connection succeeds.
+    Open,
+    /// A TCP connection is refused or times out.
+    Closed,
+}
+
+/// Where the backups are and how fresh they must be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Backup {
+    /// The directory of Grafana's daily SQLite snapshots.
+    pub grafana_dir: PathBuf,
+    /// The directory of GlitchTip's daily `pg_dump` archives.
+    pub glitchtip_dir: PathBuf,
+    /// The newest artefact of each kind must be at most this old, in hours.
+    pub max_age_hours: u32,
+    /// Snapshots kept: Grafana 7, GlitchTip 14; more on disk is a failed rotation.
+    pub keep_grafana: u32,
+    /// See `keep_grafana`.
+    pub keep_glitchtip: u32,
+    /// A file where `check` records dashboards, users and issues before a restore
+    /// (`record`) or compares them after one (`verify`); absent skips that part.
+    pub state_file: Option<PathBuf>,
+    /// `record` or `verify`, with `state_file`.
+    pub phase: Option<BackupPhase>,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Backup {
+            grafana_dir: "/var/lib/observability/backup/grafana".into(),
+            glitchtip_dir: "/var/lib/observability/backup/glitchtip".into(),
+            max_age_hours: 26,
+            keep_grafana: 7,
+            keep_glitchtip: 14,
+            state_file: None,
+            phase: None,
+        }
+    }
+}
+
+/// The two halves of a restore check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupPhase {
+    /// Write what exists now to the state file.
+    Record,
+    /// Compare what exists now with the state file.
+    Verify,
+}
+
+/// The burst `load-burst` sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Load {
+    /// `logs` (Loki push), `otlp`, `faro` or `sentry`.
+    pub signal: String,
+    /// Items per second.
+    pub rate: u32,
+    /// Seconds.
+    pub duration_secs: u32,
+    /// Bytes per log line.
+    pub line_bytes: u32,
+    /// Streams the lines spread over.
+    pub streams: u32,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Load {
+            signal: "logs".into(),
+            rate: 500,
+            duration_secs: 10,
+            line_bytes: 100,
+            streams: 4,
         }
     }
 }
