@@ -1,5 +1,5 @@
-//! The `telltale` command line: today `decode`, `metrics lint` and `glitchtip bootstrap`;
-//! `check`, `bench` and `up` arrive with the harness issue.
+//! The `telltale` command line: `check`, `bench`, `up`, `decode`, `metrics lint` and
+//! `glitchtip bootstrap`.
 //!
 //! Exit codes: 0 when everything passed, 1 when a check failed, 2 when the command could not run
 //! (bad arguments, unreadable files, unreachable servers).
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+mod bench_cli;
 mod decode;
 
 #[derive(Parser)]
@@ -24,8 +25,45 @@ struct Cli {
     command: Command,
 }
 
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// A table, with details of what did not pass.
+    Human,
+    /// Versioned JSON (`docs/report.md`).
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Runs scenarios against a stack and reports, for each, what was sent and what came back.
+    ///
+    /// Exit codes: 0 every scenario passed; 1 a check failed; 2 a scenario could not run (a part
+    /// is unavailable, a credential unreadable) or the stack description is bad.
+    Check {
+        /// The stack description: `stack.toml`, or the JSON the NixOS module writes.
+        #[arg(long)]
+        stack: PathBuf,
+        /// A scenario to run (repeat for several); without it, every scenario the stack
+        /// description configures, except `load-burst`.
+        #[arg(long = "scenario", value_parser = parse_scenario)]
+        scenarios: Vec<telltale::scenario::Name>,
+        /// `human` (a table) or `json` (the versioned report).
+        #[arg(long, value_enum, default_value = "human")]
+        report: ReportFormat,
+        /// Also write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Items sent per signal (per unit, per project).
+        #[arg(long, default_value_t = 20)]
+        items: u32,
+        /// Seconds to keep querying for items not yet seen.
+        #[arg(long, default_value_t = 90)]
+        deadline: u64,
+    },
+    /// Loads one signal at a fixed or ramping rate and reports the highest rate the stack
+    /// sustains with zero loss, latency percentiles, and telltale's own CPU per item.
+    Bench(bench_cli::Args),
     /// Prints a payload as normalised JSON; exits 1 with a positioned error when it is malformed.
     Decode {
         /// What the file holds.
@@ -100,6 +138,28 @@ impl std::fmt::Display for CheckFailed {
 
 impl std::error::Error for CheckFailed {}
 
+/// Ends the process with this exit code, the report already printed.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn parse_scenario(text: &str) -> Result<telltale::scenario::Name, String> {
+    telltale::scenario::Name::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = telltale::scenario::Name::ALL
+            .iter()
+            .map(|n| n.as_str())
+            .collect();
+        format!("unknown scenario {text:?}; one of: {}", names.join(", "))
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -115,6 +175,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<CheckFailed>() => ExitCode::from(1),
+        Err(e) if e.is::<Exit>() => ExitCode::from(e.downcast_ref::<Exit>().map_or(2, |x| x.0)),
         Err(e) if e.is::<decode::Malformed>() => {
             eprintln!("malformed: {e}");
             ExitCode::from(1)
@@ -128,6 +189,29 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Check {
+            stack,
+            scenarios,
+            report,
+            junit,
+            items,
+            deadline,
+        } => {
+            let options = telltale::scenario::Options {
+                items,
+                deadline: std::time::Duration::from_secs(deadline),
+                ..Default::default()
+            };
+            let code = check(&stack, scenarios, report, junit.as_deref(), options).await?;
+            match code {
+                0 => Ok(()),
+                code => Err(Exit(code).into()),
+            }
+        }
+        Command::Bench(args) => match bench_cli::run(args).await? {
+            0 => Ok(()),
+            code => Err(Exit(code).into()),
+        },
         Command::Decode {
             kind,
             file,
@@ -155,6 +239,56 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Writes to stdout; a closed pipe (`telltale decode … | head`) is not an error.
+/// Runs `check` and prints its report; returns the exit code the report implies.
+pub(crate) async fn check(
+    stack_path: &std::path::Path,
+    scenarios: Vec<telltale::scenario::Name>,
+    format: ReportFormat,
+    junit: Option<&std::path::Path>,
+    options: telltale::scenario::Options,
+) -> Result<u8> {
+    use telltale::scenario::{self, Context, Name};
+    let stack = telltale::stack::Stack::from_file(stack_path).context(
+        "the stack description is unusable (see docs/report.md and crates/telltale/src/stack.rs)",
+    )?;
+    let mut names = if scenarios.is_empty() {
+        Name::defaults(&stack)
+    } else {
+        scenarios
+    };
+    names.dedup();
+    let started_at = telltale_glitchtip::format_rfc3339(std::time::SystemTime::now());
+    let started = std::time::Instant::now();
+    let host = stack.host.clone();
+    let ctx = Context::new(stack, options);
+    let mut reports = Vec::new();
+    for name in names {
+        if format == ReportFormat::Human {
+            eprintln!("running {name}…");
+        }
+        reports.push(scenario::run(name, &ctx).await);
+    }
+    let report = telltale::report::Report::new(
+        ctx.run_id.clone(),
+        started_at,
+        started.elapsed(),
+        telltale::report::StackRef {
+            host,
+            source: stack_path.display().to_string(),
+        },
+        reports,
+    );
+    if let Some(path) = junit {
+        std::fs::write(path, report.to_junit())
+            .with_context(|| format!("write the JUnit report to {}", path.display()))?;
+    }
+    match format {
+        ReportFormat::Human => print_out(&report.to_human())?,
+        ReportFormat::Json => print_out(&format!("{}\n", report.to_json()))?,
+    }
+    Ok(report.exit_code)
+}
+
 fn print_out(text: &str) -> Result<()> {
     use std::io::Write;
     match std::io::stdout().write_all(text.as_bytes()) {

@@ -242,6 +242,10 @@ pub struct GlitchTip {
     pub team: String,
     /// The projects, whose DSNs the deployment hands back.
     pub projects: Vec<String>,
+    /// The systemd unit whose `Environment=` holds GlitchTip's settings
+    /// (`GLITCHTIP_MAX_EVENT_LIFE_DAYS`), read with `systemctl show` when telltale runs on the
+    /// host; GlitchTip's API does not expose its retention.
+    pub settings_unit: Option<String>,
 }
 
 impl Default for GlitchTip {
@@ -253,6 +257,7 @@ impl Default for GlitchTip {
             organization: "meridian".into(),
             team: "backend".into(),
             projects: vec!["be-platform".into(), "be-pwa".into()],
+            settings_unit: None,
         }
     }
 }

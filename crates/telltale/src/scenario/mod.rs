@@ -1,0 +1,705 @@
+//! Scenarios: each sends what the stack promises to carry, or asks what it promises to hold,
+//! and returns its checks, delivery accounting and evidence as a [`ScenarioReport`].
+//!
+//! A scenario is an `async fn(&Context, &mut Outcome) -> Result<(), Stop>`. It records every
+//! assertion in the [`Outcome`], and returns a [`Stop`] when it cannot go on: the part it needs is
+//! unreachable (`unavailable`), the harness itself is misconfigured (`error`), or the stack
+//! answered so wrongly that nothing further can be checked (`failed`).
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::report::{Check, Delivery, Evidence, Problem, ScenarioReport, Status};
+use crate::stack::{Credential, Stack};
+
+mod backup;
+mod faro;
+mod firewall;
+mod grafana;
+mod journald;
+mod load;
+mod otlp;
+mod retention;
+mod scrape;
+mod sentry;
+
+pub use telltale_http::{Auth, Secret};
+
+/// Every scenario, in the order `check` runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Name {
+    /// N tagged lines per configured unit reach Loki with `app`, `host`, `service_unit`.
+    JournaldToLoki,
+    /// OTLP logs through Alloy reach Loki.
+    OtlpLogsToLoki,
+    /// OTLP metrics through Alloy reach Prometheus.
+    OtlpMetricsToPrometheus,
+    /// OTLP traces are accepted (and dropped: the stack has no Tempo).
+    OtlpTracesAccepted,
+    /// Faro events reach Loki labelled `source=pwa-faro`.
+    FaroToLoki,
+    /// Sentry events reach every GlitchTip project through the SDK, envelope and store paths.
+    SentryToGlitchtip,
+    /// Every configured scrape job is `up`, recently scraped.
+    ScrapeTargetsUp,
+    /// Loki, Prometheus and GlitchTip keep data as long as declared.
+    Retention,
+    /// Grafana's datasources are provisioned and healthy, anonymous access is refused, the
+    /// operator user exists.
+    Grafana,
+    /// Ports and edge paths are open or closed as declared.
+    Firewall,
+    /// Backups exist, are fresh and restorable.
+    Backup,
+    /// A burst at a set rate arrives with zero loss; latency percentiles.
+    LoadBurst,
+}
+
+impl Name {
+    /// Every scenario.
+    pub const ALL: [Name; 12] = [
+        Name::JournaldToLoki,
+        Name::OtlpLogsToLoki,
+        Name::OtlpMetricsToPrometheus,
+        Name::OtlpTracesAccepted,
+        Name::FaroToLoki,
+        Name::SentryToGlitchtip,
+        Name::ScrapeTargetsUp,
+        Name::Retention,
+        Name::Grafana,
+        Name::Firewall,
+        Name::Backup,
+        Name::LoadBurst,
+    ];
+
+    /// The name on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Name::JournaldToLoki => "journald-to-loki",
+            Name::OtlpLogsToLoki => "otlp-logs-to-loki",
+            Name::OtlpMetricsToPrometheus => "otlp-metrics-to-prometheus",
+            Name::OtlpTracesAccepted => "otlp-traces-accepted",
+            Name::FaroToLoki => "faro-to-loki",
+            Name::SentryToGlitchtip => "sentry-to-glitchtip",
+            Name::ScrapeTargetsUp => "scrape-targets-up",
+            Name::Retention => "retention",
+            Name::Grafana => "grafana",
+            Name::Firewall => "firewall",
+            Name::Backup => "backup",
+            Name::LoadBurst => "load-burst",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(text: &str) -> Option<Name> {
+        Name::ALL.into_iter().find(|n| n.as_str() == text)
+    }
+
+    /// What `check` runs without `--scenario`: everything the stack description configures.
+    /// `load-burst` only runs when named, because it is a load test, not a check.
+    pub fn defaults(stack: &Stack) -> Vec<Name> {
+        Name::ALL
+            .into_iter()
+            .filter(|n| match n {
+                Name::LoadBurst => false,
+                Name::Firewall => stack.firewall.is_some(),
+                Name::Backup => stack.backup.is_some(),
+                _ => true,
+            })
+            .collect()
+    }
+}
+
+impl Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Knobs every scenario shares.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Items sent per signal (per unit, per project…).
+    pub items: u32,
+    /// How long to keep querying for items not yet seen.
+    pub deadline: Duration,
+    /// An item first seen later than this after it was sent counts as late.
+    pub late_after: Duration,
+    /// Draw progress on stderr when it is a terminal.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            items: 20,
+            deadline: Duration::from_secs(90),
+            late_after: Duration::from_secs(30),
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// What every scenario of one run shares: the stack, the run id every item carries, and the
+/// clock the ledgers measure from.
+#[derive(Debug)]
+pub struct Context {
+    /// The stack under test.
+    pub stack: Stack,
+    /// Carried by every item sent, so a run finds only its own items.
+    pub run_id: String,
+    /// Shared knobs.
+    pub options: Options,
+    epoch: Instant,
+}
+
+impl Context {
+    /// A new run against `stack`.
+    pub fn new(stack: Stack, options: Options) -> Context {
+        Context {
+            stack,
+            run_id: new_run_id(),
+            options,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Time since the run began; ledgers record send and sight times on this clock.
+    pub fn elapsed(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Reads a credential named by the stack description.
+    pub fn auth(&self, what: &str, cred: &Option<Credential>) -> Result<Option<Auth>, Stop> {
+        let Some(cred) = cred else { return Ok(None) };
+        let secret = secret(what, cred)?;
+        Ok(Some(match &cred.username {
+            Some(username) => Auth::Basic {
+                username: username.clone(),
+                password: secret,
+            },
+            None => Auth::Bearer(secret),
+        }))
+    }
+
+    /// Loki's base URL.
+    pub fn loki_url(&self) -> String {
+        self.stack.loki.base_url(&self.stack.host)
+    }
+
+    /// Prometheus's base URL.
+    pub fn prometheus_url(&self) -> String {
+        self.stack.prometheus.base_url(&self.stack.host)
+    }
+
+    /// Grafana's base URL.
+    pub fn grafana_url(&self) -> String {
+        self.stack.grafana.base_url(&self.stack.host)
+    }
+
+    /// GlitchTip's base URL.
+    pub fn glitchtip_url(&self) -> String {
+        self.stack.glitchtip.base_url(&self.stack.host)
+    }
+
+    /// Alloy's URL on `port`.
+    pub fn alloy_url(&self, port: u16) -> String {
+        let host = &self.stack.host;
+        if host.contains(':') && !host.starts_with('[') {
+            format!("http://[{host}]:{port}")
+        } else {
+            format!("http://{host}:{port}")
+        }
+    }
+
+    /// A Loki client for the stack.
+    pub fn loki(&self) -> Result<telltale_loki::Client, Stop> {
+        let url = self.loki_url();
+        let mut b = telltale_loki::Client::builder(&url).timeout(Duration::from_secs(30));
+        if let Some(auth) = self.auth("loki.auth", &self.stack.loki.auth)? {
+            b = b.auth(auth);
+        }
+        b.build().map_err(|e| Stop::from_error(&url, &e))
+    }
+
+    /// A Prometheus client for the stack.
+    pub fn prometheus(&self) -> Result<telltale_prometheus::Client, Stop> {
+        let url = self.prometheus_url();
+        let mut b = telltale_prometheus::Client::builder(&url).timeout(Duration::from_secs(30));
+        if let Some(auth) = self.auth("prometheus.auth", &self.stack.prometheus.auth)? {
+            b = b.auth(auth);
+        }
+        b.build().map_err(|e| Stop::from_error(&url, &e))
+    }
+
+    /// A GlitchTip API client for the stack; `unavailable` when no token is configured,
+    /// because every check of GlitchTip's API needs one.
+    pub fn glitchtip(&self) -> Result<telltale_glitchtip::Client, Stop> {
+        let url = self.glitchtip_url();
+        let Some(auth) = self.auth("glitchtip.auth", &self.stack.glitchtip.auth)? else {
+            return Err(Stop::unavailable(
+                &url,
+                "no GlitchTip API token is configured",
+                "add `[glitchtip] auth = { file = \"/run/secrets/glitchtip-token\" }` (a token with read scopes) to the stack description",
+            ));
+        };
+        let b = telltale_glitchtip::Client::builder(&url)
+            .auth(auth)
+            .timeout(Duration::from_secs(30));
+        b.build().map_err(|e| Stop::from_error(&url, &e))
+    }
+
+    /// Plain HTTP to `base_url`, for services without a client crate (Grafana, the edge).
+    pub fn http(&self, base_url: &str, auth: Option<Auth>) -> Result<telltale_http::Http, Stop> {
+        let mut config = telltale_http::HttpConfig::new(
+            base_url,
+            concat!("telltale/", env!("CARGO_PKG_VERSION")),
+        );
+        config.set_timeout(Duration::from_secs(30));
+        config.set_connect_timeout(Duration::from_secs(5));
+        if let Some(auth) = auth {
+            config.set_auth(auth);
+        }
+        config.build().map_err(|e| Stop::from_error(base_url, &e))
+    }
+
+    /// A progress line for a wait longer than a second.
+    pub fn progress(&self, scenario: Name, total: u64) -> Progress {
+        Progress {
+            label: scenario.as_str(),
+            total,
+            started: Instant::now(),
+            enabled: self.options.progress,
+            drawn: false,
+        }
+    }
+}
+
+fn secret(what: &str, cred: &Credential) -> Result<Secret, Stop> {
+    let (read, origin) = match (&cred.file, &cred.env) {
+        (Some(path), _) => (Secret::from_file(path), format!("file {}", path.display())),
+        (None, Some(var)) => (Secret::from_env(var), format!("environment variable {var}")),
+        (None, None) => unreachable!("the stack model validates credentials"),
+    };
+    read.map_err(|e| Stop {
+        status: Status::Error,
+        problem: Problem {
+            endpoint: what.to_owned(),
+            message: chain(&e),
+            hint: format!("make {origin} readable by this user and non-empty, or fix `{what}` in the stack description"),
+        },
+    })
+}
+
+/// A run id: `tt-` and 8 hex digits from the clock and the process id, enough to keep
+/// concurrent runs on one stack apart.
+pub fn new_run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    // SplitMix64's finaliser spreads nearby clock readings over the whole range.
+    let mut z = mixed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("tt-{:08x}", z as u32)
+}
+
+/// Why a scenario stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    /// `unavailable`, `error` or `failed`.
+    pub status: Status,
+    /// What happened and what to do.
+    pub problem: Problem,
+}
+
+impl Stop {
+    /// A part is absent or unreachable.
+    pub fn unavailable(
+        endpoint: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Stop {
+        Stop {
+            status: Status::Unavailable,
+            problem: Problem {
+                endpoint: endpoint.to_owned(),
+                message: message.into(),
+                hint: hint.into(),
+            },
+        }
+    }
+
+    /// The harness cannot run the scenario.
+    pub fn error(endpoint: &str, message: impl Into<String>, hint: impl Into<String>) -> Stop {
+        Stop {
+            status: Status::Error,
+            problem: Problem {
+                endpoint: endpoint.to_owned(),
+                message: message.into(),
+                hint: hint.into(),
+            },
+        }
+    }
+
+    /// The stack answered, wrongly enough that the scenario cannot go on.
+    pub fn failed(endpoint: &str, message: impl Into<String>, hint: impl Into<String>) -> Stop {
+        Stop {
+            status: Status::Failed,
+            problem: Problem {
+                endpoint: endpoint.to_owned(),
+                message: message.into(),
+                hint: hint.into(),
+            },
+        }
+    }
+
+    /// Classifies a client error: no answer is `unavailable`, our own settings are `error`,
+    /// and an answer the client refused is `failed`.
+    pub fn from_error<E: Failure>(endpoint: &str, err: &E) -> Stop {
+        let message = chain(err);
+        match err.class() {
+            Class::Unreachable => Stop::unavailable(
+                endpoint,
+                message,
+                "check that the service runs and that this machine may reach it (address and port in the stack description, firewall, tailnet)",
+            ),
+            Class::Setup => Stop::error(
+                endpoint,
+                message,
+                "fix the stack description's address or credential for this service",
+            ),
+            Class::Unauthorized => Stop::error(
+                endpoint,
+                message,
+                "the credential in the stack description was refused; point it at a valid token or password",
+            ),
+            Class::Answered => Stop::failed(
+                endpoint,
+                message,
+                "the service answered but not as the stack promises; see the message and the service's logs",
+            ),
+        }
+    }
+}
+
+/// What kind of trouble a client error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// No HTTP answer: refused, reset, timed out, TLS failed.
+    Unreachable,
+    /// Our settings: a bad URL, an unreadable secret.
+    Setup,
+    /// The server refused our credential.
+    Unauthorized,
+    /// The server answered, and the answer was wrong.
+    Answered,
+}
+
+/// A client error the scenarios can classify.
+pub trait Failure: std::error::Error {
+    /// Its class.
+    fn class(&self) -> Class;
+}
+
+impl Failure for telltale_http::Error {
+    fn class(&self) -> Class {
+        match self {
+            telltale_http::Error::Transport { .. } | telltale_http::Error::Timeout { .. } => {
+                Class::Unreachable
+            }
+            _ => Class::Setup,
+        }
+    }
+}
+
+macro_rules! client_failure {
+    ($($krate:ident),*) => {$(
+        impl Failure for $krate::Error {
+            fn class(&self) -> Class {
+                match self {
+                    $krate::Error::Transport { .. } | $krate::Error::Timeout { .. } => Class::Unreachable,
+                    $krate::Error::Config { .. } | $krate::Error::Secret { .. } => Class::Setup,
+                    $krate::Error::Api(api) if matches!(api.status(), 401 | 403) => Class::Unauthorized,
+                    _ => Class::Answered,
+                }
+            }
+        }
+    )*};
+}
+
+client_failure!(
+    telltale_loki,
+    telltale_prometheus,
+    telltale_glitchtip,
+    telltale_faro
+);
+
+impl Failure for telltale_otlp::Error {
+    fn class(&self) -> Class {
+        use telltale_otlp::{Error, Status};
+        match self {
+            Error::Transport { .. } | Error::Timeout { .. } => Class::Unreachable,
+            Error::Config { .. } | Error::Secret { .. } => Class::Setup,
+            Error::Api(api) if matches!(api.status(), Status::Http(401 | 403)) => {
+                Class::Unauthorized
+            }
+            _ => Class::Answered,
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What a scenario found, built up as it runs.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    checks: Vec<Check>,
+    delivery: Vec<Delivery>,
+    /// What was sent and seen.
+    pub evidence: Evidence,
+    summary: Option<String>,
+}
+
+impl Outcome {
+    /// Records an assertion and returns whether it held.
+    pub fn check(
+        &mut self,
+        name: impl Into<String>,
+        passed: bool,
+        expected: impl Display,
+        actual: impl Display,
+    ) -> bool {
+        self.checks.push(Check {
+            name: name.into(),
+            passed,
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+        passed
+    }
+
+    /// Records that `actual` equals `expected`.
+    pub fn expect_eq<T: PartialEq + Display>(
+        &mut self,
+        name: impl Into<String>,
+        expected: T,
+        actual: T,
+    ) -> bool {
+        let passed = expected == actual;
+        self.check(name, passed, expected, actual)
+    }
+
+    /// Records one signal's delivery accounting; it passes only when clean.
+    pub fn delivery(&mut self, delivery: Delivery) {
+        self.delivery.push(delivery);
+    }
+
+    /// Sets the one-line summary; without it, one is made from the checks.
+    pub fn summary(&mut self, summary: impl Into<String>) {
+        self.summary = Some(summary.into());
+    }
+
+    /// Whether any check or delivery failed so far.
+    pub fn has_failures(&self) -> bool {
+        self.checks.iter().any(|c| !c.passed) || self.delivery.iter().any(|d| !d.is_clean())
+    }
+
+    /// The report, given how the scenario ended.
+    pub fn finish(self, name: Name, duration: Duration, end: Result<(), Stop>) -> ScenarioReport {
+        let failures: Vec<&Check> = self.checks.iter().filter(|c| !c.passed).collect();
+        let unclean: Vec<&Delivery> = self.delivery.iter().filter(|d| !d.is_clean()).collect();
+        let (status, problem) = match end {
+            Err(stop) => (stop.status, Some(stop.problem)),
+            Ok(()) if !failures.is_empty() || !unclean.is_empty() => (Status::Failed, None),
+            // A scenario that asserted nothing proved nothing.
+            Ok(()) if self.checks.is_empty() && self.delivery.is_empty() => (
+                Status::Error,
+                Some(Problem {
+                    endpoint: String::new(),
+                    message: "the scenario made no assertion".into(),
+                    hint: "this is a telltale bug; please report it with the JSON report".into(),
+                }),
+            ),
+            Ok(()) => (Status::Passed, None),
+        };
+        let summary = match (&self.summary, &problem) {
+            (_, Some(p)) if status != Status::Passed => p.message.clone(),
+            (Some(s), _) => s.clone(),
+            (None, _) if !failures.is_empty() => failures
+                .iter()
+                .map(|c| format!("{}: expected {}, found {}", c.name, c.expected, c.actual))
+                .collect::<Vec<_>>()
+                .join("; "),
+            (None, _) if !unclean.is_empty() => unclean
+                .iter()
+                .map(|d| format!("{}: {}", d.signal, d.describe()))
+                .collect::<Vec<_>>()
+                .join("; "),
+            (None, _) => {
+                let items: u64 = self.delivery.iter().map(|d| d.sent).sum();
+                if items > 0 {
+                    format!(
+                        "{} checks passed; {items} items delivered exactly once",
+                        self.checks.len()
+                    )
+                } else {
+                    format!("{} checks passed", self.checks.len())
+                }
+            }
+        };
+        ScenarioReport {
+            name: name.as_str().to_owned(),
+            status,
+            summary,
+            duration_ms: crate::report::millis(duration),
+            checks: self.checks,
+            delivery: self.delivery,
+            evidence: self.evidence,
+            problem,
+        }
+    }
+}
+
+/// A progress bar on stderr, drawn only on a terminal and only after the first second.
+#[derive(Debug)]
+pub struct Progress {
+    label: &'static str,
+    total: u64,
+    started: Instant,
+    enabled: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    /// Shows `done` of the total.
+    pub fn update(&mut self, done: u64) {
+        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let width = 30u64;
+        let filled = (done.min(self.total) * width)
+            .checked_div(self.total)
+            .unwrap_or(width);
+        let bar: String = (0..width)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
+        let _ = write!(
+            std::io::stderr(),
+            "\r{:<28} [{bar}] {done}/{} {:>4.0}s",
+            self.label,
+            self.total,
+            self.started.elapsed().as_secs_f64()
+        );
+        self.drawn = true;
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.drawn {
+            let _ = write!(std::io::stderr(), "\r{:79}\r", "");
+        }
+    }
+}
+
+/// Runs one scenario.
+pub async fn run(name: Name, ctx: &Context) -> ScenarioReport {
+    let started = Instant::now();
+    let mut out = Outcome::default();
+    let end = match name {
+        Name::JournaldToLoki => journald::run(ctx, &mut out).await,
+        Name::OtlpLogsToLoki => otlp::logs(ctx, &mut out).await,
+        Name::OtlpMetricsToPrometheus => otlp::metrics(ctx, &mut out).await,
+        Name::OtlpTracesAccepted => otlp::traces(ctx, &mut out).await,
+        Name::FaroToLoki => faro::run(ctx, &mut out).await,
+        Name::SentryToGlitchtip => sentry::run(ctx, &mut out).await,
+        Name::ScrapeTargetsUp => scrape::run(ctx, &mut out).await,
+        Name::Retention => retention::run(ctx, &mut out).await,
+        Name::Grafana => grafana::run(ctx, &mut out).await,
+        Name::Firewall => firewall::run(ctx, &mut out).await,
+        Name::Backup => backup::run(ctx, &mut out).await,
+        Name::LoadBurst => load::run(ctx, &mut out).await,
+    };
+    out.finish(name, started.elapsed(), end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_defaults_follow_the_stack() {
+        for n in Name::ALL {
+            assert_eq!(Name::parse(n.as_str()), Some(n));
+        }
+        assert_eq!(Name::parse("nope"), None);
+        let mut stack = Stack::default();
+        let defaults = Name::defaults(&stack);
+        assert!(!defaults.contains(&Name::Firewall) && !defaults.contains(&Name::LoadBurst));
+        stack.firewall = Some(Default::default());
+        assert!(Name::defaults(&stack).contains(&Name::Firewall));
+    }
+
+    #[test]
+    fn an_outcome_without_assertions_is_an_error() {
+        let r = Outcome::default().finish(Name::Grafana, Duration::ZERO, Ok(()));
+        assert_eq!(r.status, Status::Error);
+        let mut out = Outcome::default();
+        out.expect_eq("x", 1, 2);
+        let r = out.finish(Name::Grafana, Duration::ZERO, Ok(()));
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Failed, "x: expected 1, found 2")
+        );
+        let r = Outcome::default().finish(
+            Name::Grafana,
+            Duration::ZERO,
+            Err(Stop::unavailable("http://x", "refused", "start it")),
+        );
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Unavailable, "refused")
+        );
+    }
+
+    #[test]
+    fn run_ids_differ() {
+        let a = new_run_id();
+        std::thread::sleep(Duration::from_millis(1));
+        assert_ne!(a, new_run_id());
+        assert!(a.starts_with("tt-") && a.len() == 11, "{a}");
+    }
+
+    #[test]
+    fn an_unreadable_credential_is_an_error_naming_the_setting() {
+        let ctx = Context::new(Stack::default(), Options::default());
+        let cred = Some(Credential {
+            username: None,
+            file: Some("/nonexistent/telltale-token".into()),
+            env: None,
+        });
+        let stop = ctx.auth("glitchtip.auth", &cred).unwrap_err();
+        assert_eq!(stop.status, Status::Error);
+        assert_eq!(stop.problem.endpoint, "glitchtip.auth");
+        assert!(stop.problem.hint.contains("/nonexistent/telltale-token"));
+    }
+}
