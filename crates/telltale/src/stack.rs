@@ -268,6 +268,14 @@ impl Default for GlitchTip {
 pub struct Edge {
     /// Its public base URL.
     pub url: String,
+    /// A DSN of one project, pointing at the edge, read from a file or the environment. With it,
+    /// the `firewall` scenario proves the ingestion paths pass by sending a real event through
+    /// each; without it, only the refusals are checked.
+    #[serde(default)]
+    pub dsn: Option<Credential>,
+    /// A CA certificate (PEM) to trust for the edge, besides the web's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The journald side of the logs pipeline.
@@ -539,7 +547,8 @@ impl Stack {
         Ok(self)
     }
 
-    fn credentials(&self) -> Vec<(&'static str, &Credential)> {
+    fn credentials(&self) -> Vec<(&'static str, Credential)> {
+        let edge_dsn = self.edge.as_ref().and_then(|e| e.dsn.clone());
         [
             ("loki.auth", &self.loki.auth),
             ("prometheus.auth", &self.prometheus.auth),
@@ -547,9 +556,10 @@ impl Stack {
             ("grafana.admin_password", &self.grafana.admin_password),
             ("alloy.faro_api_key", &self.alloy.faro_api_key),
             ("glitchtip.auth", &self.glitchtip.auth),
+            ("edge.dsn", &edge_dsn),
         ]
         .into_iter()
-        .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
+        .filter_map(|(name, c)| c.clone().map(|c| (name, c)))
         .collect()
     }
 }

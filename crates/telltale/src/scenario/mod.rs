@@ -253,6 +253,16 @@ impl Context {
 
     /// Plain HTTP to `base_url`, for services without a client crate (Grafana, the edge).
     pub fn http(&self, base_url: &str, auth: Option<Auth>) -> Result<telltale_http::Http, Stop> {
+        self.http_with_ca(base_url, auth, None)
+    }
+
+    /// [`Context::http`], trusting `ca_file` too.
+    pub fn http_with_ca(
+        &self,
+        base_url: &str,
+        auth: Option<Auth>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<telltale_http::Http, Stop> {
         let mut config = telltale_http::HttpConfig::new(
             base_url,
             concat!("telltale/", env!("CARGO_PKG_VERSION")),
@@ -261,6 +271,9 @@ impl Context {
         config.set_connect_timeout(Duration::from_secs(5));
         if let Some(auth) = auth {
             config.set_auth(auth);
+        }
+        if let Some(ca) = ca_file {
+            config.add_ca_file(ca);
         }
         config.build().map_err(|e| Stop::from_error(base_url, &e))
     }
@@ -290,6 +303,40 @@ fn secret(what: &str, cred: &Credential) -> Result<Secret, Stop> {
             message: chain(&e),
             hint: format!("make {origin} readable by this user and non-empty, or fix `{what}` in the stack description"),
         },
+    })
+}
+
+/// Reads a credential's text, for values the harness must parse itself (a DSN). The same rules
+/// as [`Secret`]: one trailing newline trimmed, empty or multi-line refused.
+pub(crate) fn read_secret_text(what: &str, cred: &Credential) -> Result<String, Stop> {
+    let (read, origin) = match (&cred.file, &cred.env) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path).map_err(|e| e.to_string()),
+            format!("file {}", path.display()),
+        ),
+        (None, Some(var)) => (
+            std::env::var(var).map_err(|e| e.to_string()),
+            format!("environment variable {var}"),
+        ),
+        (None, None) => unreachable!("the stack model validates credentials"),
+    };
+    let text = read
+        .map(|t| t.strip_suffix('\n').map(str::to_owned).unwrap_or(t))
+        .and_then(|t| {
+            if t.is_empty() || t.contains('\n') {
+                Err("it is empty or spans several lines".to_owned())
+            } else {
+                Ok(t)
+            }
+        });
+    text.map_err(|reason| {
+        Stop::error(
+            what,
+            format!("could not read {origin}: {reason}"),
+            format!(
+                "make {origin} readable by this user, or fix `{what}` in the stack description"
+            ),
+        )
     })
 }
 
