@@ -113,7 +113,7 @@ fn artefacts(dir: &Path) -> Result<Vec<(PathBuf, SystemTime, u64)>, Stop> {
             meta.is_file().then(|| (e.path(), modified, meta.len()))
         })
         .collect();
-    files.sort_by(|a, b| b.1.cmp(&a.1));
+    files.sort_by_key(|f| std::cmp::Reverse(f.1));
     Ok(files)
 }
 
