@@ -1,0 +1,71 @@
+# delivery: every signal reaches its store, for every app and project. The harness runs twice:
+# on meridian (journald is local by nature) and on a tailnet peer over Tailscale, the path the
+# applications' own senders and the operators use.
+{ meridian, tailnet, harness, vmSize, ... }:
+{
+  name = "meridian-delivery";
+  nodes = {
+    headscale = tailnet.headscale;
+    meridian = {
+      imports = [
+        meridian
+        tailnet.member
+      ];
+      virtualisation = vmSize;
+    };
+    peer = {
+      imports = [ tailnet.member ];
+      virtualisation.memorySize = 1024;
+    };
+  };
+  testScript = harness + ''
+    start_all()
+    addresses = tailnet_up(headscale, [meridian, peer])
+    wait_for_stack(meridian)
+    dsns = bootstrap_glitchtip(meridian, "/etc/telltale/stack.json")
+    t.assertEqual(sorted(dsns), ["be-platform", "be-pwa"])
+
+    local = check(meridian, "/etc/telltale/stack.json", [])
+    assert_scenarios(local, [
+        "journald-to-loki",
+        "otlp-logs-to-loki",
+        "otlp-metrics-to-prometheus",
+        "otlp-traces-accepted",
+        "faro-to-loki",
+        "sentry-to-glitchtip",
+        "scrape-targets-up",
+        "retention",
+        "grafana",
+    ])
+    with subtest("journald lines of both apps carry app, host and service_unit"):
+        signals = {d["signal"] for d in delivery_of(local, "journald-to-loki")}
+        for unit in ["podman-balanced-engineering-platform.service", "podman-be-pwa.service"]:
+            assert any(unit in s for s in signals), f"no delivery accounting for {unit}: {signals}"
+
+    # Over the tailnet: the same stack, addressed by meridian's tailnet IP.
+    stack = stack_description(meridian)
+    stack["host"] = addresses["meridian"]
+    token = meridian.succeed(f"cat {stack['glitchtip']['auth']['file']}").strip()
+    grafana_password = meridian.succeed(f"cat {stack['grafana']['admin_password']['file']}").strip()
+    faro_key = meridian.succeed(f"cat {stack['alloy']['faro_api_key']['file']}").strip()
+    # The peer gets its own copies of the credentials, as files (never arguments).
+    peer.succeed("install -d -m 0700 /run/secrets/observability")
+    for path, value in [
+        (stack["glitchtip"]["auth"]["file"], token),
+        (stack["grafana"]["admin_password"]["file"], grafana_password),
+        (stack["alloy"]["faro_api_key"]["file"], faro_key),
+    ]:
+        peer.succeed(f"umask 077; cat > {path} <<'TELLTALE_EOF'\n{value}\nTELLTALE_EOF")
+    put_json(peer, "/etc/telltale/stack.json", stack)
+    remote = check(peer, "/etc/telltale/stack.json", [
+        "otlp-logs-to-loki",
+        "otlp-metrics-to-prometheus",
+        "otlp-traces-accepted",
+        "faro-to-loki",
+        "sentry-to-glitchtip",
+        "scrape-targets-up",
+        "grafana",
+    ])
+    assert_scenarios(remote, [s["name"] for s in remote["scenarios"]])
+  '';
+}
