@@ -20,7 +20,7 @@ async fn a_missing_engine_is_a_typed_error_before_any_container_is_asked_for() {
         .unwrap_err();
     assert!(err.is_no_engine(), "{err}");
     match &err {
-        Error::NoEngine { tried, .. } => assert_eq!(tried, &[endpoint.clone()]),
+        Error::NoEngine { tried, .. } => assert_eq!(tried, std::slice::from_ref(&endpoint)),
         other => panic!("expected NoEngine, got {other:?}"),
     }
     let text = err.to_string();
