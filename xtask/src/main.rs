@@ -3,6 +3,7 @@
 //! `cargo xtask ci` runs exactly what CI runs, so a green local run means a green CI.
 
 mod tidy;
+mod vm_test;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,7 @@ cargo xtask <task>
 Tasks:
   ci      run what CI runs: fmt check, clippy (warnings denied), tests, docs build
   tidy    check house rules (module docs, no #[ignore], no trailing whitespace)
+  vm-test build and run the meridian NixOS VM tests (`cargo xtask vm-test --help`)
   help    print this list
 ";
 
@@ -23,6 +25,14 @@ fn main() -> Result<()> {
     let root = project_root();
     match task.as_deref() {
         Some("ci") => ci(&root),
+        Some("vm-test") => {
+            if std::env::args().any(|a| a == "--help" || a == "-h") {
+                print!("{}", vm_test::HELP);
+                return Ok(());
+            }
+            // Exit codes 0/1/2 like the harness: 2 means Nix, KVM or nixpkgs is missing here.
+            std::process::exit(vm_test::run(&root, std::env::args().skip(2))?)
+        }
         Some("tidy") => tidy::check(&root).map(|n| println!("tidy: {n} files checked")),
         None | Some("help" | "--help" | "-h") => {
             print!("{HELP}");
@@ -73,6 +83,9 @@ fn ci(root: &Path) -> Result<()> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    if let Some(n_files) = vm_test::parse_check(root)? {
+        eprintln!("nix parse check: {n_files} .nix files parse");
+    }
     Ok(())
 }
 
