@@ -47,8 +47,8 @@
         meridian.wait_until_fails(f"systemctl is-active tt-faults-{service}.service", timeout=600)
         report = json.loads(meridian.succeed(f"cat /tmp/faults-{service}.json"))
         meridian.wait_until_succeeds(
-            f"curl -fsS -G http://127.0.0.1:3100/loki/api/v1/query --data-urlencode "
-            f"'query=count_over_time({{app=\"be-platform\"}} |= `burst done` [1h])' | grep -q result",
+            "curl -fsS -G http://127.0.0.1:3100/loki/api/v1/query --data-urlencode "
+            "'query=count_over_time({app=\"be-platform\"} |= `burst done` [1h])' | grep -q result",
             timeout=120,
         )
         time.sleep(30)  # let Alloy catch up from its journal cursor
