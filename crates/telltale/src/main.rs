@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_cli;
 mod decode;
+mod up;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +61,23 @@ enum Command {
         /// Seconds to keep querying for items not yet seen.
         #[arg(long, default_value_t = 90)]
         deadline: u64,
+    },
+    /// Starts a local stack from the binaries found on PATH or in `*_BIN` variables, on
+    /// 127.0.0.1 with the NixOS module's settings, and writes its `stack.toml`. Says which parts
+    /// are missing and how to get them; with `--check`, checks the stack and stops it.
+    Up {
+        /// Where configs, data, logs and `stack.toml` go.
+        #[arg(long, default_value = ".telltale-up")]
+        dir: PathBuf,
+        /// Run `check` against the stack, then stop it; exits as `check` does.
+        #[arg(long)]
+        check: bool,
+        /// With `--check`: `human` or `json`.
+        #[arg(long, value_enum, default_value = "human")]
+        report: ReportFormat,
+        /// With `--check`: also write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Loads one signal at a fixed or ramping rate and reports the highest rate the stack
     /// sustains with zero loss, latency percentiles, and telltale's own CPU per item.
@@ -207,6 +225,42 @@ async fn run(cli: Cli) -> Result<()> {
                 0 => Ok(()),
                 code => Err(Exit(code).into()),
             }
+        }
+        Command::Up {
+            dir,
+            check: run_check,
+            report,
+            junit,
+        } => {
+            let stack = up::up(&dir).await?;
+            eprintln!("stack description: {}", stack.stack_file.display());
+            for (part, how) in &stack.missing {
+                eprintln!("missing: {part}: {how}");
+            }
+            if !stack.missing.is_empty() {
+                eprintln!(
+                    "the scenarios that need a missing part are reported unavailable, never passed"
+                );
+            }
+            if run_check {
+                let code = check(
+                    &stack.stack_file,
+                    Vec::new(),
+                    report,
+                    junit.as_deref(),
+                    telltale::scenario::Options::default(),
+                )
+                .await?;
+                drop(stack);
+                return match code {
+                    0 => Ok(()),
+                    code => Err(Exit(code).into()),
+                };
+            }
+            eprintln!("running; press Ctrl-C to stop");
+            tokio::signal::ctrl_c().await?;
+            drop(stack);
+            Ok(())
         }
         Command::Bench(args) => match bench_cli::run(args).await? {
             0 => Ok(()),

@@ -17,12 +17,34 @@ use super::{Context, Outcome, Stop};
 pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     let url = ctx.prometheus_url();
     let prom = ctx.prometheus()?;
-    let targets = prom
-        .targets(TargetState::Active)
-        .await
-        .map_err(|e| Stop::from_error(&url, &e))?;
     let jobs = &ctx.stack.scrape.jobs;
     let max_age = Duration::from_secs(ctx.stack.scrape.max_age_secs.into());
+    // A Prometheus that just started has not discovered or scraped its targets yet: wait, at
+    // most one scrape age, until every job has targets that were scraped at least once.
+    let patience = max_age.min(ctx.options.deadline);
+    let started = std::time::Instant::now();
+    let targets = loop {
+        let targets = prom
+            .targets(TargetState::Active)
+            .await
+            .map_err(|e| Stop::from_error(&url, &e))?;
+        let settled = jobs.iter().all(|job| {
+            let mine: Vec<_> = targets
+                .active_targets
+                .iter()
+                .filter(|t| t.labels.get("job").unwrap_or(&t.scrape_pool) == job)
+                .collect();
+            !mine.is_empty() && mine.iter().all(|t| t.health != Health::Unknown)
+        });
+        if settled || started.elapsed() >= patience {
+            break targets;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    out.evidence.record(
+        "waited_for_first_scrape_ms",
+        started.elapsed().as_millis() as u64,
+    );
     let now = SystemTime::now();
     let mut seen: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     for t in &targets.active_targets {
