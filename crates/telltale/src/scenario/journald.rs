@@ -1,12 +1,632 @@
-//! The `journald` scenario (being written).
+//! `journald-to-loki`: N lines per configured unit, written so that journald attributes them to
+//! that unit, reach Loki labelled `app`, `host` and `service_unit`, with exact content and in
+//! order.
+//!
+//! `_SYSTEMD_UNIT` is a trusted field: journald derives it from the sender's cgroup, read from
+//! `/proc/<pid>/cgroup` when it handles each datagram (`journald-context.c`), and Alloy's
+//! `loki.source.journal` exposes it as `__journal__systemd_unit`, which the stack relabels into
+//! `service_unit`. So the harness must write *from inside the unit's cgroup*: it starts
+//! `telltale-journald-send` through `sh`, which moves itself into the unit's cgroup
+//! (`echo $$ > cgroup.procs`) and only then execs the sender, so no line leaves before the move.
+//! The sender lingers after its last write because journald reads the cgroup late; a sender
+//! gone by then is logged without its unit. That needs root, systemd as init and the unit
+//! running, on the stack's host; anything less is `unavailable`, never passed.
+//!
+//! Read back by query (paged, until the deadline) with `{app, host, service_unit}` and the run
+//! id, and independently with `journalctl _SYSTEMD_UNIT=<unit> TELLTALE_RUN=<run>`, so a report
+//! tells "journald did not attribute the lines" apart from "Alloy did not ship them".
 
-use super::{Context, Outcome, Stop};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use telltale_journald::{Query, Reader};
+use telltale_loki::{Selector, Timestamp};
+
+use super::{read_back, seq_after_run, Context, LokiSeen, Name, Outcome, Stop};
+use crate::accounting::{Ledger, Sighting};
+use crate::report::{Delivery, Status};
+use crate::stack::Unit;
+
+/// Names the sender binary when it is neither next to `telltale` nor on `PATH`.
+const SEND_BIN_VAR: &str = "TELLTALE_JOURNALD_SEND_BIN";
+const SEND_BIN: &str = "telltale-journald-send";
+/// How long the sender stays alive after its last line, so journald can still read its cgroup
+/// (see `--linger-ms` in `telltale-journald-send`).
+const LINGER_MS: u64 = 2000;
 
 /// Runs the scenario.
-pub(super) async fn run(_ctx: &Context, _out: &mut Outcome) -> Result<(), Stop> {
-    Err(Stop::error(
-        "",
-        "this scenario is not built yet",
-        "use a newer telltale",
-    ))
+pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
+    let units = &ctx.stack.journald.units;
+    if units.is_empty() {
+        return Err(Stop::error(
+            "journald.units",
+            "the stack description lists no journald units",
+            "add `[[journald.units]]` entries (unit and app) to the stack description",
+        ));
+    }
+    let host = Host::probe()?;
+    let loki = ctx.loki()?;
+    out.evidence.record(
+        "sender",
+        json!({"binary": host.sender.display().to_string(), "cgroup2": host.cgroup2.display().to_string(), "linger_ms": LINGER_MS}),
+    );
+    let mut unavailable: Vec<Stop> = Vec::new();
+    for unit in units {
+        if let Err(stop) = one_unit(ctx, out, &host, &loki, unit).await {
+            if stop.status != Status::Unavailable {
+                return Err(stop);
+            }
+            unavailable.push(stop);
+        }
+    }
+    // The units that could be checked are in `out`; one that could not keeps the scenario
+    // from passing.
+    match unavailable.into_iter().next() {
+        Some(stop) => Err(stop),
+        None => Ok(()),
+    }
+}
+
+/// What writing as a unit needs from this machine.
+#[derive(Debug)]
+struct Host {
+    cgroup2: PathBuf,
+    sender: PathBuf,
+}
+
+impl Host {
+    fn probe() -> Result<Host, Stop> {
+        if !is_root() {
+            return Err(Stop::unavailable(
+                "journald",
+                "moving the sender into a unit's cgroup needs root, and telltale is not running as root",
+                "run `sudo telltale check --scenario journald-to-loki …` on the stack's host",
+            ));
+        }
+        // sd_booted(): systemd as init creates /run/systemd/system.
+        if !Path::new("/run/systemd/system").is_dir() {
+            return Err(Stop::unavailable(
+                "journald",
+                "systemd is not the init system here (no /run/systemd/system), so the stack's units cannot be running on this machine",
+                "run telltale on the stack's host (meridian), where Alloy reads the journal",
+            ));
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let Some(cgroup2) = cgroup2_mount(&mountinfo) else {
+            return Err(Stop::unavailable(
+                "/proc/self/mountinfo",
+                "no cgroup v2 hierarchy is mounted",
+                "boot with the unified cgroup hierarchy (the NixOS default)",
+            ));
+        };
+        let Some(sender) = sender_binary() else {
+            return Err(Stop::unavailable(
+                SEND_BIN,
+                format!("{SEND_BIN} was not found next to telltale, on PATH or in {SEND_BIN_VAR}"),
+                format!(
+                    "install it with telltale (`cargo build --release -p telltale-journald --bin {SEND_BIN}` puts it next to telltale), or set {SEND_BIN_VAR}=/path/to/{SEND_BIN}"
+                ),
+            ));
+        };
+        Ok(Host { cgroup2, sender })
+    }
+}
+
+async fn one_unit(
+    ctx: &Context,
+    out: &mut Outcome,
+    host: &Host,
+    loki: &telltale_loki::Client,
+    unit: &Unit,
+) -> Result<(), Stop> {
+    let name = &unit.unit;
+    let state = unit_state(name)?;
+    if state.active != "active" || state.control_group.is_empty() {
+        return Err(Stop::unavailable(
+            name,
+            format!(
+                "unit {name} is {} (sub-state {}), so no line can be written as it",
+                state.active, state.sub
+            ),
+            format!("start it (`systemctl start {name}`), or fix `[[journald.units]]` in the stack description"),
+        ));
+    }
+    let unit_dir = host
+        .cgroup2
+        .join(state.control_group.trim_start_matches('/'));
+    let run = &ctx.run_id;
+    let n = u64::from(ctx.options.items);
+    let loki_start = Timestamp::now().minus(Duration::from_secs(300));
+
+    let sent_at = ctx.elapsed();
+    let sent = {
+        let (sender, unit_dir, run, name) = (
+            host.sender.clone(),
+            unit_dir.clone(),
+            run.clone(),
+            name.clone(),
+        );
+        tokio::task::spawn_blocking(move || send_as_unit(&sender, &unit_dir, &run, &name, n))
+            .await
+            .map_err(|e| Stop::error(&unit.unit, e.to_string(), "a telltale bug"))??
+    };
+    let mut ledger = Ledger::new(Some(ctx.options.late_after));
+    for seq in 0..n {
+        ledger.sent(seq, sent_at);
+    }
+
+    // journald's own view: were the lines attributed to the unit?
+    let journal = {
+        let (run, name) = (run.clone(), name.clone());
+        tokio::task::spawn_blocking(move || journal_count(&run, &name, n))
+            .await
+            .map_err(|e| Stop::error(&unit.unit, e.to_string(), "a telltale bug"))?
+    };
+    out.check(
+        format!("{name}: journald attributes the lines to the unit"),
+        journal.as_ref().is_ok_and(|found| *found == n),
+        format!("{n} entries with _SYSTEMD_UNIT={name}"),
+        match &journal {
+            Ok(found) => format!("{found}"),
+            Err(e) => e.clone(),
+        },
+    );
+
+    let selector = selector(&unit.app, &ctx.stack.journald.host_label, name)?;
+    let query = selector.clone().logs().contains(run).to_string();
+    let back = read_back(
+        ctx,
+        loki,
+        Name::JournaldToLoki,
+        &query,
+        loki_start,
+        n,
+        |seen| distinct_seqs(seen, run) >= n as usize,
+    )
+    .await?;
+
+    let mut wrong: Vec<String> = Vec::new();
+    let mut sightings = Vec::new();
+    for seen in &back.entries {
+        match seq_after_run(&seen.entry.line, run) {
+            Some(seq) => {
+                if message_of(&seen.entry.line).as_deref() != Some(message(run, seq, name).as_str())
+                {
+                    wrong.push(seen.entry.line.clone());
+                }
+                sightings.push(Sighting {
+                    seq,
+                    seen_at: seen.first_seen,
+                });
+            }
+            None => wrong.push(seen.entry.line.clone()),
+        }
+    }
+    ledger.observe(sightings);
+    let summary = ledger.summary();
+    out.check(
+        format!("{name}: lines arrive byte for byte"),
+        wrong.is_empty(),
+        format!("every line = {:?}", message(run, 0, name)),
+        match wrong.first() {
+            None => format!("{} lines, all exact", back.entries.len()),
+            Some(first) => format!(
+                "{} of {} differ, first {first:?}",
+                wrong.len(),
+                back.entries.len()
+            ),
+        },
+    );
+
+    // Lines that missed the full selector may still be in Loki under other labels: say where.
+    let mut elsewhere: Vec<String> = Vec::new();
+    if (back.entries.len() as u64) < n {
+        for (label, value) in [
+            ("service_unit", name.as_str()),
+            ("app", unit.app.as_str()),
+            ("host", ctx.stack.journald.host_label.as_str()),
+        ] {
+            let q = Selector::new()
+                .eq(label, value)
+                .map_err(|e| Stop::error(label, e.to_string(), "fix the stack description"))?
+                .logs()
+                .contains(run)
+                .to_string();
+            let streams = loki
+                .read_all(
+                    &q,
+                    loki_start,
+                    Timestamp::now().plus(Duration::from_secs(5)),
+                    telltale_loki::Direction::Forward,
+                    1000,
+                )
+                .await
+                .map_err(|e| Stop::from_error(loki.base_url(), &e))?;
+            out.evidence.push("queries", json!({"endpoint": loki.base_url(), "query": q, "purpose": "where did the missing lines go"}));
+            for s in streams {
+                let labels = s.labels.to_string();
+                if !elsewhere.contains(&labels) {
+                    elsewhere.push(labels);
+                }
+            }
+        }
+    }
+    out.check(
+        format!("{name}: lines labelled app, host and service_unit"),
+        back.entries.len() as u64 >= n || elsewhere.is_empty(),
+        selector.to_string(),
+        if elsewhere.is_empty() {
+            format!("{} lines under the selector", back.entries.len())
+        } else {
+            format!("some lines only under {}", elsewhere.join(" "))
+        },
+    );
+
+    out.evidence.push(
+        "queries",
+        json!({"endpoint": loki.base_url(), "query": query, "polls": back.polls, "complete_before_deadline": back.complete}),
+    );
+    out.evidence.push(
+        "units",
+        json!({
+            "unit": name,
+            "control_group": state.control_group,
+            "cgroup_dir": sent.cgroup_dir.display().to_string(),
+            "sender": sent.report,
+            "sent": n,
+            "sample_sent": message(run, 0, name),
+            "journal_entries": journal.as_ref().ok(),
+            "loki_entries": back.entries.len(),
+            "loki_streams": streams_of(&back.entries),
+            "sample_seen": back.entries.first().map(|s| s.entry.line.clone()),
+        }),
+    );
+    out.delivery(Delivery::from_summary(format!("journald {name}"), &summary));
+    Ok(())
+}
+
+/// The sender's `--message`; it replaces `{seq}` with each line's sequence number.
+fn message_template(run: &str, unit: &str) -> String {
+    format!("telltale {run} seq={{seq}} journald {unit}")
+}
+
+/// The line the sender writes for `seq`.
+fn message(run: &str, seq: u64, unit: &str) -> String {
+    message_template(run, unit).replace("{seq}", &seq.to_string())
+}
+
+/// The journald `MESSAGE` an Alloy line carries: the line itself, or the `MESSAGE` field when
+/// `loki.source.journal` runs with `format_as_json = true`.
+fn message_of(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(line) {
+            return map
+                .get("MESSAGE")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned);
+        }
+    }
+    Some(line.to_owned())
+}
+
+fn distinct_seqs(seen: &[LokiSeen], run: &str) -> usize {
+    let mut seqs: Vec<u64> = seen
+        .iter()
+        .filter_map(|s| seq_after_run(&s.entry.line, run))
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    seqs.len()
+}
+
+fn streams_of(seen: &[LokiSeen]) -> Vec<String> {
+    let mut out: Vec<String> = seen.iter().map(|s| s.labels.to_string()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `{app="…", host="…", service_unit="…"}`.
+fn selector(app: &str, host: &str, unit: &str) -> Result<Selector, Stop> {
+    Selector::new()
+        .eq("app", app)
+        .and_then(|s| s.eq("host", host))
+        .and_then(|s| s.eq("service_unit", unit))
+        .map_err(|e| {
+            Stop::error(
+                "journald",
+                e.to_string(),
+                "fix the journald labels in the stack description",
+            )
+        })
+}
+
+/// A unit's state as `systemctl show` reports it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct UnitState {
+    active: String,
+    sub: String,
+    control_group: String,
+}
+
+fn unit_state(unit: &str) -> Result<UnitState, Stop> {
+    let output = Command::new("systemctl")
+        .args([
+            "show",
+            "--property=ActiveState",
+            "--property=SubState",
+            "--property=ControlGroup",
+            "--",
+            unit,
+        ])
+        .output()
+        .map_err(|e| {
+            Stop::unavailable(
+                unit,
+                format!("cannot run systemctl: {e}"),
+                "run telltale on the stack's host, where systemctl works",
+            )
+        })?;
+    if !output.status.success() {
+        return Err(Stop::unavailable(
+            unit,
+            format!(
+                "systemctl show {unit} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            "run telltale on the stack's host, where systemd manages the unit",
+        ));
+    }
+    Ok(parse_show(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// `Key=value` lines of `systemctl show`.
+fn parse_show(text: &str) -> UnitState {
+    let mut state = UnitState::default();
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("ActiveState", v)) => state.active = v.trim().to_owned(),
+            Some(("SubState", v)) => state.sub = v.trim().to_owned(),
+            Some(("ControlGroup", v)) => state.control_group = v.trim().to_owned(),
+            _ => {}
+        }
+    }
+    state
+}
+
+/// The first cgroup v2 mount point in `/proc/self/mountinfo` text.
+fn cgroup2_mount(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split_whitespace().next() != Some("cgroup2") {
+            return None;
+        }
+        left.split_whitespace().nth(4).map(PathBuf::from)
+    })
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|ids| ids.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// `$TELLTALE_JOURNALD_SEND_BIN`, else next to this executable (where `cargo build` and a
+/// package put the workspace's binaries; `deps/` for tests), else on `PATH`.
+fn sender_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(SEND_BIN_VAR) {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.parent().into_iter().flat_map(|dir| {
+        [
+            dir.join(SEND_BIN),
+            dir.parent().map(|p| p.join(SEND_BIN)).unwrap_or_default(),
+        ]
+    });
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(SEND_BIN))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    beside.chain(on_path).find(|p| p.is_file())
+}
+
+/// What the sender did.
+#[derive(Debug)]
+struct SentAsUnit {
+    /// The cgroup it wrote from.
+    cgroup_dir: PathBuf,
+    /// Its one-line report.
+    report: String,
+}
+
+/// Writes `n` lines as `unit`: `sh` moves itself into the unit's cgroup, then execs the sender.
+///
+/// A unit that delegates controllers to sub-cgroups (`Delegate=yes`, as podman's units do) has
+/// no processes of its own — cgroup v2 forbids processes in a cgroup whose `subtree_control`
+/// is set — so the sender goes into a leaf below it; journald still derives the unit from the
+/// first unit name in the path.
+fn send_as_unit(
+    sender: &Path,
+    unit_dir: &Path,
+    run: &str,
+    unit: &str,
+    n: u64,
+) -> Result<SentAsUnit, Stop> {
+    let delegated = std::fs::read_to_string(unit_dir.join("cgroup.subtree_control"))
+        .map(|s| !s.trim().is_empty())
+        .unwrap_or(false);
+    let (dir, leaf) = if delegated {
+        let leaf = unit_dir.join(format!("telltale-{run}"));
+        std::fs::create_dir(&leaf).map_err(|e| {
+            Stop::error(
+                &leaf.display().to_string(),
+                format!("cannot create a leaf cgroup in delegated unit {unit}: {e}"),
+                "run telltale as root on the stack's host",
+            )
+        })?;
+        (leaf.clone(), Some(leaf))
+    } else {
+        (unit_dir.to_path_buf(), None)
+    };
+    let result = sender_command(sender, &dir, run, unit, n).output();
+    if let Some(leaf) = &leaf {
+        // Empty once the sender has exited; a failure leaves only an empty directory behind.
+        let _ = std::fs::remove_dir(leaf);
+    }
+    let output = result.map_err(|e| {
+        Stop::error(
+            &sender.display().to_string(),
+            format!("cannot start sh for {}: {e}", sender.display()),
+            "check that /bin/sh and the sender binary are executable",
+        )
+    })?;
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() {
+        return Err(Stop::error(
+            &dir.display().to_string(),
+            format!(
+                "writing as {unit} failed ({}): {} {}",
+                output.status,
+                stdout,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            "the sender must be able to join the unit's cgroup (root, cgroup v2) and reach /run/systemd/journal/socket",
+        ));
+    }
+    Ok(SentAsUnit {
+        cgroup_dir: dir,
+        report: stdout,
+    })
+}
+
+fn sender_command(sender: &Path, dir: &Path, run: &str, unit: &str, n: u64) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(dir)
+        .arg(sender)
+        .args(["--run", run, "--count", &n.to_string(), "--first-seq", "0"])
+        .args(["--message", &message_template(run, unit)])
+        .args([
+            "--identifier",
+            "telltale",
+            "--linger-ms",
+            &LINGER_MS.to_string(),
+        ]);
+    cmd
+}
+
+/// Entries of the run journald attributed to `unit`, waiting up to 10 s for all `n`.
+fn journal_count(run: &str, unit: &str, n: u64) -> Result<u64, String> {
+    let query = Query::run(run)
+        .matching("_SYSTEMD_UNIT", unit)
+        .map_err(|e| e.to_string())?;
+    match Reader::system().wait_for(&query, n, Instant::now() + Duration::from_secs(10)) {
+        Ok(c) => Ok(c.expected - c.missing.len() as u64),
+        Err(e) => match e.collected() {
+            Some(c) => Ok(c.expected - c.missing.len() as u64),
+            None => Err(format!("journalctl: {}", super::chain(&e))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemctl_show_is_read() {
+        let s = parse_show(
+            "ActiveState=active\nSubState=running\nControlGroup=/system.slice/podman-be-pwa.service\n",
+        );
+        assert_eq!(
+            s,
+            UnitState {
+                active: "active".into(),
+                sub: "running".into(),
+                control_group: "/system.slice/podman-be-pwa.service".into()
+            }
+        );
+        // An inactive unit has an empty ControlGroup.
+        let s = parse_show("ActiveState=inactive\nSubState=dead\nControlGroup=\n");
+        assert_eq!(
+            (s.active.as_str(), s.control_group.as_str()),
+            ("inactive", "")
+        );
+    }
+
+    #[test]
+    fn cgroup2_mount_is_found_in_hybrid_and_unified_layouts() {
+        let unified =
+            "35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            cgroup2_mount(unified),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        let hybrid = "30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                      31 25 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            cgroup2_mount(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(
+            cgroup2_mount("30 25 0:26 / /x rw - ext4 /dev/sda rw\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_selector_names_all_three_labels() {
+        let s = selector("be-pwa", "meridian", "podman-be-pwa.service").unwrap();
+        assert_eq!(
+            s.logs().contains("tt-1").to_string(),
+            r#"{app="be-pwa", host="meridian", service_unit="podman-be-pwa.service"} |= "tt-1""#
+        );
+        assert!(selector("be-pwa", "meridian", "x").is_ok());
+    }
+
+    #[test]
+    fn lines_are_read_plain_or_as_alloys_json() {
+        let plain = message("tt-1", 3, "u.service");
+        assert_eq!(plain, "telltale tt-1 seq=3 journald u.service");
+        assert_eq!(message_of(&plain).as_deref(), Some(plain.as_str()));
+        let json = format!(r#"{{"MESSAGE":"{plain}","_SYSTEMD_UNIT":"u.service"}}"#);
+        assert_eq!(message_of(&json).as_deref(), Some(plain.as_str()));
+        assert_eq!(seq_after_run(&json, "tt-1"), Some(3));
+    }
+
+    #[test]
+    fn the_sender_moves_itself_before_it_execs() {
+        let cmd = sender_command(
+            Path::new("/bin/send"),
+            Path::new("/cg/u.service"),
+            "tt-1",
+            "u.service",
+            5,
+        );
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args[1],
+            r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#
+        );
+        assert_eq!(&args[3..5], ["/cg/u.service", "/bin/send"]);
+        let msg = args.iter().position(|a| a == "--message").unwrap();
+        assert_eq!(args[msg + 1], "telltale tt-1 seq={seq} journald u.service");
+        assert!(args.windows(2).any(|w| w == ["--linger-ms", "2000"]));
+    }
 }
