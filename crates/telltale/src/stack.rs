@@ -659,6 +659,19 @@ app = "demo"
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../../docs/stack.example.toml");
+        let stack = Stack::from_toml(text).unwrap();
+        assert_eq!(stack.host, "meridian.tailnet.ts.net");
+        assert!(stack.firewall.as_ref().is_some_and(|f| f.probe_edge));
+        assert_eq!(
+            stack.glitchtip.settings_unit.as_deref(),
+            Some("glitchtip.service")
+        );
+        assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+    }
+
+    #[test]
     fn ipv6_hosts_are_bracketed() {
         assert_eq!(
             Service::port(3100).base_url("fd7a:115c:a1e0::1"),
