@@ -1,7 +1,9 @@
 # Helpers every testScript starts with (nixos-tests/lib/harness.py, prepended by default.nix).
 # Annotations are strings: the driver runs the script without the type-hint prelude the checkers see.
 import json
+import os
 import shlex
+import tempfile
 
 
 def tailnet_up(headscale_node: "QemuMachine", members: "list[QemuMachine]") -> "dict[str, str]":
@@ -56,6 +58,22 @@ def put_json(node: "QemuMachine", path: str, value: "dict") -> None:
     """Writes `value` as JSON to `path` on `node`."""
     node.succeed(f"mkdir -p $(dirname {shlex.quote(path)})")
     node.succeed(f"cat > {shlex.quote(path)} <<'TELLTALE_EOF'\n{json.dumps(value, indent=2)}\nTELLTALE_EOF")
+
+
+def hand_over_secret(src: "QemuMachine", dst: "QemuMachine", path: str) -> None:
+    """Copies a secret file from `src` to the same path on `dst`. The value passes through a
+    private temporary file of the driver and the VMs' shared directory, never through a command
+    line: the driver logs every command it runs, but not the output of one that succeeds."""
+    value = src.succeed(f"cat {shlex.quote(path)}")
+    fd, tmp = tempfile.mkstemp(prefix="telltale-secret-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        dst.succeed(f"install -d -m 0700 {shlex.quote(os.path.dirname(path))}")
+        dst.copy_from_host(tmp, path)
+        dst.succeed(f"chmod 0600 {shlex.quote(path)}")
+    finally:
+        os.unlink(tmp)
 
 
 def bootstrap_glitchtip(node: "QemuMachine", stack_path: str) -> "dict":

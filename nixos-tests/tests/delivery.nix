@@ -45,17 +45,9 @@
     # Over the tailnet: the same stack, addressed by meridian's tailnet IP.
     stack = stack_description(meridian)
     stack["host"] = addresses["meridian"]
-    token = meridian.succeed(f"cat {stack['glitchtip']['auth']['file']}").strip()
-    grafana_password = meridian.succeed(f"cat {stack['grafana']['admin_password']['file']}").strip()
-    faro_key = meridian.succeed(f"cat {stack['alloy']['faro_api_key']['file']}").strip()
-    # The peer gets its own copies of the credentials, as files (never arguments).
-    peer.succeed("install -d -m 0700 /run/secrets/observability")
-    for path, value in [
-        (stack["glitchtip"]["auth"]["file"], token),
-        (stack["grafana"]["admin_password"]["file"], grafana_password),
-        (stack["alloy"]["faro_api_key"]["file"], faro_key),
-    ]:
-        peer.succeed(f"umask 077; cat > {path} <<'TELLTALE_EOF'\n{value}\nTELLTALE_EOF")
+    # The peer gets its own copies of the credentials, as files (never arguments or logged text).
+    for section, key in [("glitchtip", "auth"), ("grafana", "admin_password"), ("alloy", "faro_api_key")]:
+        hand_over_secret(meridian, peer, stack[section][key]["file"])
     put_json(peer, "/etc/telltale/stack.json", stack)
     remote = check(peer, "/etc/telltale/stack.json", [
         "otlp-logs-to-loki",

@@ -32,8 +32,7 @@
     peer.succeed("install -d -m 0700 /run/secrets/observability /tmp/load")
     for key in [("glitchtip", "auth"), ("alloy", "faro_api_key"), ("grafana", "admin_password")]:
         path = stack[key[0]][key[1]]["file"]
-        value = meridian.succeed(f"cat {path}").strip()
-        peer.succeed(f"umask 077; cat > {path} <<'TELLTALE_EOF'\n{value}\nTELLTALE_EOF")
+        hand_over_secret(meridian, peer, path)
     put_json(peer, "/etc/telltale/stack.json", stack)
 
     for signal in ["logs", "otlp", "faro", "sentry"]:
