@@ -60,20 +60,24 @@ def put_json(node: "QemuMachine", path: str, value: "dict") -> None:
     node.succeed(f"cat > {shlex.quote(path)} <<'TELLTALE_EOF'\n{json.dumps(value, indent=2)}\nTELLTALE_EOF")
 
 
-def hand_over_secret(src: "QemuMachine", dst: "QemuMachine", path: str) -> None:
-    """Copies a secret file from `src` to the same path on `dst`. The value passes through a
-    private temporary file of the driver and the VMs' shared directory, never through a command
-    line: the driver logs every command it runs, but not the output of one that succeeds."""
-    value = src.succeed(f"cat {shlex.quote(path)}")
+def put_secret(node: "QemuMachine", path: str, value: str) -> None:
+    """Writes a secret to `path` on `node` (mode 0600). The value passes through a private
+    temporary file of the driver and the VMs' shared directory, never through a command line:
+    the driver logs every command it runs, but not the output of one that succeeds."""
     fd, tmp = tempfile.mkstemp(prefix="telltale-secret-")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(value)
-        dst.succeed(f"install -d -m 0700 {shlex.quote(os.path.dirname(path))}")
-        dst.copy_from_host(tmp, path)
-        dst.succeed(f"chmod 0600 {shlex.quote(path)}")
+        node.succeed(f"install -d -m 0700 {shlex.quote(os.path.dirname(path))}")
+        node.copy_from_host(tmp, path)
+        node.succeed(f"chmod 0600 {shlex.quote(path)}")
     finally:
         os.unlink(tmp)
+
+
+def hand_over_secret(src: "QemuMachine", dst: "QemuMachine", path: str) -> None:
+    """Copies a secret file from `src` to the same path on `dst` (see `put_secret`)."""
+    put_secret(dst, path, src.succeed(f"cat {shlex.quote(path)}"))
 
 
 def bootstrap_glitchtip(node: "QemuMachine", stack_path: str) -> "dict":

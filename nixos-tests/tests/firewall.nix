@@ -56,7 +56,15 @@
     with subtest("internet: every port closed, only the ingestion paths pass the edge"):
         from_internet = dict(stack)
         from_internet["host"] = "meridian"
-        from_internet["edge"] = {"url": "http://meridian:8080"}
+        # A real DSN, re-pointed at the edge: the harness proves store and envelope pass.
+        dsns = bootstrap_glitchtip(meridian, "/etc/telltale/stack.json")
+        dsn = dsns["be-platform"]["dsn"]
+        key, project = dsn.split("://", 1)[1].split("@", 1)[0], dsn.rstrip("/").rsplit("/", 1)[1]
+        put_secret(internet, "/run/secrets/observability/edge-dsn", f"http://{key}@meridian:8080/{project}")
+        from_internet["edge"] = {
+            "url": "http://meridian:8080",
+            "dsn": {"file": "/run/secrets/observability/edge-dsn"},
+        }
         from_internet["firewall"] = {
             "vantage": "internet",
             "expect": [{"target": f"meridian:{p}", "state": "closed"} for p in ports + never_open]
@@ -64,7 +72,6 @@
             "probe_edge": True,
         }
         put_json(internet, "/etc/telltale/stack.json", from_internet)
-        internet.succeed("install -d /run/secrets/observability")
         assert_scenarios(check(internet, "/etc/telltale/stack.json", ["firewall"]), ["firewall"])
 
     with subtest("edge: tricks are refused before they reach GlitchTip"):
