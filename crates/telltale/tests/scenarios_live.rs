@@ -99,13 +99,20 @@ fn sentry_events_reach_every_project_through_every_path() {
         ]
     );
     for d in delivery {
-        assert_eq!((d["sent"].as_u64(), d["delivered"].as_u64()), (Some(4), Some(4)), "{d}");
+        assert_eq!(
+            (d["sent"].as_u64(), d["delivered"].as_u64()),
+            (Some(4), Some(4)),
+            "{d}"
+        );
         assert!(d["latency_ms"]["max"].as_f64().unwrap() > 0.0, "{d}");
     }
     let first = &s["evidence"]["deliveries"][0];
     assert_eq!(first["visible"], 4, "{first}");
     assert!(
-        first["query"]["query"].as_str().unwrap().starts_with("run:tt-"),
+        first["query"]["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("run:tt-"),
         "{first}"
     );
 

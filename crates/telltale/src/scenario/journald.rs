@@ -148,7 +148,7 @@ async fn one_unit(
             run.clone(),
             name.clone(),
         );
-        tokio::task::spawn_blocking(move || send_as_unit(&sender, &unit_dir, &run, &name, n))
+        tokio::task::spawn_blocking(move || send_as_unit(&sender, &unit_dir, &run, &name, n, None))
             .await
             .map_err(|e| Stop::error(&unit.unit, e.to_string(), "a telltale bug"))??
     };
@@ -451,6 +451,7 @@ struct SentAsUnit {
 }
 
 /// Writes `n` lines as `unit`: `sh` moves itself into the unit's cgroup, then execs the sender.
+/// `socket` overrides journald's socket (tests run a private journald).
 ///
 /// A unit that delegates controllers to sub-cgroups (`Delegate=yes`, as podman's units do) has
 /// no processes of its own — cgroup v2 forbids processes in a cgroup whose `subtree_control`
@@ -462,6 +463,7 @@ fn send_as_unit(
     run: &str,
     unit: &str,
     n: u64,
+    socket: Option<&Path>,
 ) -> Result<SentAsUnit, Stop> {
     let delegated = std::fs::read_to_string(unit_dir.join("cgroup.subtree_control"))
         .map(|s| !s.trim().is_empty())
@@ -479,7 +481,11 @@ fn send_as_unit(
     } else {
         (unit_dir.to_path_buf(), None)
     };
-    let result = sender_command(sender, &dir, run, unit, n).output();
+    let mut command = sender_command(sender, &dir, run, unit, n);
+    if let Some(socket) = socket {
+        command.arg("--socket").arg(socket);
+    }
+    let result = command.output();
     if let Some(leaf) = &leaf {
         // Empty once the sender has exited; a failure leaves only an empty directory behind.
         let _ = std::fs::remove_dir(leaf);
@@ -628,5 +634,110 @@ mod tests {
         let msg = args.iter().position(|a| a == "--message").unwrap();
         assert_eq!(args[msg + 1], "telltale tt-1 seq={seq} journald u.service");
         assert!(args.windows(2).any(|w| w == ["--linger-ms", "2000"]));
+    }
+
+    /// The sender path for real, short of systemd: a private journald in a mount namespace (as
+    /// `telltale-journald`'s live tests run it) and a cgroup v2 directory named like a unit, which
+    /// is all journald looks at. Needs root, `unshare`, systemd-journald, journalctl, a cgroup2
+    /// mount and the sender binary.
+    #[test]
+    fn lines_written_from_the_units_cgroup_carry_the_unit() {
+        use std::process::Stdio;
+        let skip = |why: &str| {
+            telltale_testsupport::skip(&format!(
+                "journald-to-loki sender in a unit's cgroup: {why}"
+            ))
+        };
+        if !is_root() {
+            return skip("needs root");
+        }
+        let Some(sender) = sender_binary() else {
+            return skip(&format!(
+                "no {SEND_BIN} (set {SEND_BIN_VAR} or `cargo build -p telltale-journald --bin {SEND_BIN}`)"
+            ));
+        };
+        let Some(journald) = [
+            "/lib/systemd/systemd-journald",
+            "/usr/lib/systemd/systemd-journald",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file()) else {
+            return skip("no systemd-journald (apt-get install systemd)");
+        };
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let Some(cg2) = cgroup2_mount(&mountinfo) else {
+            return skip("no cgroup2 mount");
+        };
+        let base = telltale_testsupport::TempDir::new("journald-unit");
+        let run_dir = base.0.join("run");
+        std::fs::create_dir_all(run_dir.join("systemd/journald.conf.d")).unwrap();
+        std::fs::write(
+            run_dir.join("systemd/journald.conf.d/t.conf"),
+            "[Journal]\nStorage=volatile\nRateLimitBurst=0\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\nAudit=\n",
+        )
+        .unwrap();
+        let Ok(child) = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$1" /run && exec "$2""#)
+            .arg("sh")
+            .arg(&run_dir)
+            .arg(&journald)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            return skip("no unshare (apt-get install util-linux)");
+        };
+        struct Kill(std::process::Child, Vec<PathBuf>);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                for dir in self.1.iter().rev() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+            }
+        }
+        let slice = cg2.join(format!("telltale-scen-{}.slice", std::process::id()));
+        let unit = "telltale-scen-app.service";
+        let unit_dir = slice.join(unit);
+        let mut guard = Kill(child, Vec::new());
+        let socket = run_dir.join("systemd/journal/socket");
+        let journal = run_dir.join("log/journal");
+        let up = Instant::now() + Duration::from_secs(20);
+        while !(socket.exists() && journal.is_dir()) {
+            if let Some(status) = guard.0.try_wait().unwrap() {
+                return skip(&format!("journald could not start here ({status})"));
+            }
+            assert!(Instant::now() < up, "journald did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Err(e) = std::fs::create_dir_all(&unit_dir) {
+            return skip(&format!("cannot create {}: {e}", unit_dir.display()));
+        }
+        guard.1 = vec![slice.clone(), unit_dir.clone()];
+
+        let run = "tt-unitcg01";
+        let sent = send_as_unit(&sender, &unit_dir, run, unit, 5, Some(&socket)).unwrap();
+        assert!(
+            sent.report
+                .starts_with(&format!("sent 5 entries run={run} seq=0..4")),
+            "{}",
+            sent.report
+        );
+        let query = Query::run(run).matching("_SYSTEMD_UNIT", unit).unwrap();
+        let found = Reader::directory(&journal)
+            .wait_for(&query, 5, Instant::now() + Duration::from_secs(10))
+            .unwrap();
+        for (seq, e) in found.entries.iter().enumerate() {
+            assert_eq!(e.systemd_unit(), Some(unit));
+            assert_eq!(
+                e.get_str("MESSAGE"),
+                Some(message(run, seq as u64, unit).as_str())
+            );
+        }
     }
 }
