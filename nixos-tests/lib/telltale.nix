@@ -22,9 +22,13 @@ rustPlatform.buildRustPackage {
   };
   cargoLock.lockFile = root + "/Cargo.lock";
 
+  # `telltale-journald-send` too: the journald-to-loki scenario moves it into the app unit's cgroup
+  # so journald attributes its lines to that unit, and finds it beside `telltale`.
   cargoBuildFlags = [
     "--package"
     "telltale"
+    "--package"
+    "telltale-journald"
   ];
   # The workspace's tests run in `cargo xtask ci`; here only the binary matters.
   doCheck = false;
