@@ -1,8 +1,13 @@
-//! `telltale bench`: the command line of the ingestion benchmark (being written).
+//! `telltale bench`: the command line of the ingestion benchmark ([`telltale::bench`]).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{Context as _, Result};
+use telltale::bench::{self, Bench, BenchError, Settings, Step};
+use telltale::scenario::{Context, Options};
+use telltale::stack::Stack;
 
 /// What to load.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -49,6 +54,83 @@ pub(crate) struct Args {
     pub(crate) report: crate::ReportFormat,
 }
 
-pub(crate) async fn run(_args: Args) -> Result<u8> {
-    bail!("telltale bench is not built yet")
+/// A ramp starts here when no rate is given: low enough for any stack to hold.
+const RAMP_START: f64 = 1000.0;
+/// A fixed run without `--rate` uses the stack description's burst rate.
+fn default_rate(stack: &Stack) -> f64 {
+    f64::from(stack.load.rate)
+}
+
+/// Runs the bench; the exit code is 0 when it passed, 1 when not, 2 when it could not run.
+pub(crate) async fn run(args: Args) -> Result<u8> {
+    let stack = match Stack::from_file(&args.stack) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "telltale bench: could not run: {e}\n  what to do: fix the stack description"
+            );
+            return Ok(2);
+        }
+    };
+    let signal = match args.signal {
+        Signal::Logs => bench::Signal::Logs,
+        Signal::Otlp => bench::Signal::Otlp,
+        Signal::Faro => bench::Signal::Faro,
+        Signal::Sentry => bench::Signal::Sentry,
+    };
+    let settings = Settings {
+        line_bytes: args.line_bytes as usize,
+        streams: args.streams,
+        step: Duration::from_secs(u64::from(args.duration)),
+        ..Settings::default()
+    };
+    let rate = args.rate.map(f64::from).unwrap_or(default_rate(&stack));
+    let ctx = Context::new(stack, Options::default());
+    let human = matches!(args.report, crate::ReportFormat::Human);
+    let progress = std::io::stderr().is_terminal() || human;
+    let on_step = |s: &Step| {
+        if progress {
+            eprintln!(
+                "step {:>2}: {:>8.0} items/s asked, {:>8.0} achieved, {:.3} MiB/s, p99 {:.0} ms, {}",
+                s.step,
+                s.target_items_per_s,
+                s.achieved_items_per_s,
+                s.achieved_mib_per_s,
+                s.delivery.latency_ms.p99,
+                match &s.saturation {
+                    Some(sat) => format!("saturated ({})", sat.kind),
+                    None if s.clean => "held".into(),
+                    None => s.delivery.describe(),
+                }
+            );
+        }
+    };
+    let result = match Bench::new(&ctx, signal, settings) {
+        Ok(b) if args.ramp => b.ramp(RAMP_START, on_step).await,
+        Ok(b) => b.fixed(rate, on_step).await,
+        Err(e) => Err(e),
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return Ok(could_not_run(&e)),
+    };
+    if let Some(path) = &args.plot {
+        std::fs::write(path, bench::plot::svg(&report))
+            .with_context(|| format!("write the plot {}", path.display()))?;
+    }
+    let text = match args.report {
+        crate::ReportFormat::Human => report.human(),
+        crate::ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+    };
+    crate::print_out(&text)?;
+    Ok(report.exit_code())
+}
+
+/// Says why the bench could not run and what to do; exit code 2.
+fn could_not_run(e: &BenchError) -> u8 {
+    eprintln!(
+        "telltale bench: could not run: {e}\n  what to do: {}",
+        e.hint()
+    );
+    2
 }

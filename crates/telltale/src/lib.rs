@@ -12,6 +12,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod accounting;
+pub mod bench;
 pub mod report;
 pub mod scenario;
 pub mod stack;

@@ -1,0 +1,447 @@
+//! The ingestion benchmark behind `telltale bench` and the `load-burst` scenario.
+//!
+//! A paced generator sends items that each carry the run id and a sequence number; a poller
+//! records when each first becomes visible by query; after the step one complete read-back feeds
+//! the [`Ledger`](crate::accounting::Ledger), so loss, duplicates and reordering are judged from
+//! a single exact query, never from overlapping polls. A fixed-rate run is one step; a ramp
+//! raises the rate by half each step until loss, refusals or latency say the stack is saturated,
+//! then bisects, and names the limit that stopped it.
+//!
+//! The generator runs on its own thread with its own single-threaded runtime, so its CPU time
+//! (read from `/proc`, see [`cpu`]) is telltale's cost of producing, encoding and sending the
+//! load, apart from the cost of checking it.
+
+pub mod cpu;
+pub mod line;
+mod logs;
+pub mod plot;
+mod report;
+
+use std::time::Duration;
+
+pub use line::LineMaker;
+pub use report::{BenchReport, CpuUse, Limits, Outcome, Saturation, Step, REPORT_SCHEMA};
+
+use crate::report::Problem;
+use crate::scenario::{Context, Stop};
+
+/// Why a bench could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// The part of the stack the signal needs is absent or unreachable.
+    #[error("reach {endpoint}: {message}")]
+    Unavailable {
+        /// The endpoint.
+        endpoint: String,
+        /// What happened.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The settings or the stack description cannot work.
+    #[error("set up the bench against {endpoint}: {message}")]
+    Setup {
+        /// The endpoint or setting involved.
+        endpoint: String,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The stack answered so wrongly that the bench cannot go on.
+    #[error("load {endpoint}: {message}")]
+    Failed {
+        /// The endpoint.
+        endpoint: String,
+        /// What happened.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The generator thread could not start, or panicked.
+    #[error("run the load generator thread: {message}")]
+    Generator {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl BenchError {
+    /// What the user should do about it.
+    pub fn hint(&self) -> &str {
+        match self {
+            BenchError::Unavailable { hint, .. }
+            | BenchError::Setup { hint, .. }
+            | BenchError::Failed { hint, .. } => hint,
+            BenchError::Generator { .. } => {
+                "this is a telltale bug or the machine is out of threads; please report it"
+            }
+        }
+    }
+}
+
+impl From<Stop> for BenchError {
+    fn from(stop: Stop) -> BenchError {
+        let Problem {
+            endpoint,
+            message,
+            hint,
+        } = stop.problem;
+        match stop.status {
+            crate::report::Status::Unavailable => BenchError::Unavailable {
+                endpoint,
+                message,
+                hint,
+            },
+            crate::report::Status::Failed => BenchError::Failed {
+                endpoint,
+                message,
+                hint,
+            },
+            _ => BenchError::Setup {
+                endpoint,
+                message,
+                hint,
+            },
+        }
+    }
+}
+
+impl From<BenchError> for Stop {
+    fn from(err: BenchError) -> Stop {
+        let hint = err.hint().to_owned();
+        match err {
+            BenchError::Unavailable {
+                endpoint, message, ..
+            } => Stop::unavailable(&endpoint, message, hint),
+            BenchError::Failed {
+                endpoint, message, ..
+            } => Stop::failed(&endpoint, message, hint),
+            BenchError::Setup {
+                endpoint, message, ..
+            } => Stop::error(&endpoint, message, hint),
+            BenchError::Generator { message } => Stop::error("", message, hint),
+        }
+    }
+}
+
+/// The signal a bench loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Signal {
+    /// Loki pushes (protobuf + snappy), straight to Loki.
+    Logs,
+    /// OTLP logs through Alloy.
+    Otlp,
+    /// Faro payloads through Alloy.
+    Faro,
+    /// Sentry events into GlitchTip.
+    Sentry,
+}
+
+impl Signal {
+    /// The name on the command line, in `stack.toml` and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Logs => "logs",
+            Signal::Otlp => "otlp",
+            Signal::Faro => "faro",
+            Signal::Sentry => "sentry",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(text: &str) -> Option<Signal> {
+        [Signal::Logs, Signal::Otlp, Signal::Faro, Signal::Sentry]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// How a bench sends and judges.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bytes per log line.
+    pub line_bytes: usize,
+    /// Streams the lines spread over (round robin).
+    pub streams: u32,
+    /// Length of a fixed run, or of each ramp step.
+    pub step: Duration,
+    /// How often the generator sends what has come due.
+    pub batch_interval: Duration,
+    /// The largest push body, in bytes of lines, before a batch is split.
+    pub max_batch_bytes: usize,
+    /// Retry refused pushes (429, 5xx) per the client's policy. Off for the bench, so a refusal
+    /// shows as loss at the rate that caused it instead of being smoothed over.
+    pub retries: bool,
+    /// How long to keep polling for accepted items after the last push.
+    pub deadline: Duration,
+    /// In a ramp, a step whose p99 latency exceeds this counts as saturated.
+    pub latency_limit: Duration,
+    /// The most steps a ramp takes.
+    pub max_steps: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            line_bytes: 100,
+            streams: 4,
+            step: Duration::from_secs(10),
+            batch_interval: Duration::from_millis(100),
+            max_batch_bytes: 1024 * 1024,
+            retries: false,
+            deadline: Duration::from_secs(30),
+            latency_limit: Duration::from_secs(5),
+            max_steps: 24,
+        }
+    }
+}
+
+/// A ramp's rate grows by this factor per step until a step saturates.
+const RAMP_FACTOR: f64 = 1.5;
+/// Bisection stops once the bracket is this narrow, relative to its top.
+const BISECT_PRECISION: f64 = 0.03;
+/// A step that achieves less than this share of its target rate could not keep up.
+const KEEP_UP: f64 = 0.95;
+
+/// The bench against one stack.
+#[derive(Debug)]
+pub struct Bench<'a> {
+    ctx: &'a Context,
+    signal: Signal,
+    settings: Settings,
+}
+
+impl<'a> Bench<'a> {
+    /// A bench of `signal` against the stack of `ctx`; items carry `ctx.run_id`.
+    pub fn new(ctx: &'a Context, signal: Signal, settings: Settings) -> Result<Self, BenchError> {
+        if settings.streams == 0 {
+            return Err(setup("--streams", "at least one stream is needed"));
+        }
+        if settings.step.is_zero() {
+            return Err(setup(
+                "--duration",
+                "the duration must be at least one second",
+            ));
+        }
+        if LineMaker::new(&ctx.run_id, settings.line_bytes).is_none() {
+            return Err(setup(
+                "--line-bytes",
+                format!(
+                    "a line must hold the run id and sequence number: at least {} bytes",
+                    LineMaker::min_bytes(&ctx.run_id)
+                ),
+            ));
+        }
+        if settings.line_bytes > settings.max_batch_bytes {
+            return Err(setup(
+                "--line-bytes",
+                format!(
+                    "lines over {} bytes do not fit one push",
+                    settings.max_batch_bytes
+                ),
+            ));
+        }
+        Ok(Bench {
+            ctx,
+            signal,
+            settings,
+        })
+    }
+
+    /// Checks the signal's receiver is there and reads its configured limits.
+    async fn prepare(&self) -> Result<logs::Target, BenchError> {
+        match self.signal {
+            Signal::Logs => logs::Target::connect(self.ctx).await,
+            other => Err(self.not_built(other).await),
+        }
+    }
+
+    /// Why a signal other than `logs` cannot be benched: its receiver is absent, or this
+    /// version cannot load it yet. Never a pass.
+    async fn not_built(&self, signal: Signal) -> BenchError {
+        let stack = &self.ctx.stack;
+        let (endpoint, what) = match signal {
+            Signal::Otlp => (
+                self.ctx.alloy_url(stack.alloy.otlp_http_port),
+                "Alloy's OTLP/HTTP receiver",
+            ),
+            Signal::Faro => (
+                self.ctx.alloy_url(stack.alloy.faro_port),
+                "Alloy's Faro receiver",
+            ),
+            _ => (self.ctx.glitchtip_url(), "GlitchTip"),
+        };
+        let authority = endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or(&endpoint)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let reachable = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::TcpStream::connect(authority.as_str()),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        if !reachable {
+            return BenchError::Unavailable {
+                endpoint,
+                message: format!("{what} is unavailable: nothing answers on {authority}"),
+                hint: format!(
+                    "start {what} or fix its address in the stack description; `telltale bench {}` needs it",
+                    signal.as_str()
+                ),
+            };
+        }
+        BenchError::Setup {
+            endpoint,
+            message: format!(
+                "`telltale bench {}` is not built yet in this version; nothing was measured",
+                signal.as_str()
+            ),
+            hint: "use `telltale bench logs`, or `telltale check --scenario` for this signal's delivery".into(),
+        }
+    }
+
+    /// One run at `rate` items per second for the step length.
+    pub async fn fixed(
+        &self,
+        rate: f64,
+        mut on_step: impl FnMut(&Step),
+    ) -> Result<BenchReport, BenchError> {
+        if rate.is_nan() || rate <= 0.0 {
+            return Err(setup("--rate", "the rate must be above zero"));
+        }
+        let target = self.prepare().await?;
+        let step = self.step(&target, 1, rate, false).await?;
+        on_step(&step);
+        let outcome = Outcome {
+            passed: step.clean,
+            highest_sustained: step.sustained().then(|| report::Highest::of(&step)),
+            stopped_by: step.saturation.clone(),
+            ceiling_fraction: None,
+        };
+        Ok(self.report("fixed", &target, vec![step], outcome))
+    }
+
+    /// Raises the rate from `start` by half each step until a step saturates, then bisects
+    /// between the last sustained rate and the first saturated one.
+    pub async fn ramp(
+        &self,
+        start: f64,
+        mut on_step: impl FnMut(&Step),
+    ) -> Result<BenchReport, BenchError> {
+        let target = self.prepare().await?;
+        let mut steps: Vec<Step> = Vec::new();
+        let mut good: Option<f64> = None;
+        let mut bad: Option<f64> = None;
+        let mut rate = start.max(1.0);
+        let mut first_stop: Option<Saturation> = None;
+        for n in 1..=self.settings.max_steps {
+            let step = self.step(&target, n, rate, true).await?;
+            on_step(&step);
+            let sustained = step.sustained();
+            if sustained {
+                good = Some(good.map_or(rate, |g: f64| g.max(rate)));
+            } else {
+                bad = Some(bad.map_or(rate, |b: f64| b.min(rate)));
+                // The first limit hit on the way up names the ceiling; later ones only refine it.
+                if first_stop.is_none() {
+                    first_stop = step.saturation.clone();
+                }
+            }
+            steps.push(step);
+            rate = match (good, bad) {
+                (_, None) => rate * RAMP_FACTOR,
+                // Even the first rate saturated: halve until one holds.
+                (None, Some(b)) => b / 2.0,
+                (Some(g), Some(b)) if (b - g) / b <= BISECT_PRECISION => break,
+                (Some(g), Some(b)) => (g + b) / 2.0,
+            };
+            if rate < 1.0 {
+                break;
+            }
+        }
+        let highest = steps
+            .iter()
+            .filter(|s| s.sustained())
+            .max_by(|a, b| a.achieved_items_per_s.total_cmp(&b.achieved_items_per_s))
+            .map(report::Highest::of);
+        let ceiling_fraction = match (&highest, &target.limits) {
+            (Some(h), Some(l)) if l.ingestion_rate_mib > 0.0 => {
+                Some(h.mib_per_s / l.ingestion_rate_mib)
+            }
+            _ => None,
+        };
+        let stopped_by = first_stop.or_else(|| {
+            (bad.is_none()).then(|| Saturation {
+                kind: "none".into(),
+                limit: "max steps".into(),
+                detail: format!(
+                    "no step saturated within {} steps; raise --duration or start higher",
+                    self.settings.max_steps
+                ),
+            })
+        });
+        let outcome = Outcome {
+            passed: highest.is_some(),
+            highest_sustained: highest,
+            stopped_by,
+            ceiling_fraction,
+        };
+        Ok(self.report("ramp", &target, steps, outcome))
+    }
+
+    async fn step(
+        &self,
+        target: &logs::Target,
+        n: u32,
+        rate: f64,
+        ramp: bool,
+    ) -> Result<Step, BenchError> {
+        let mut step = logs::step(self.ctx, target, &self.settings, n, rate).await?;
+        step.saturation =
+            report::judge(&step, target.limits.as_ref(), &self.settings, ramp, KEEP_UP);
+        Ok(step)
+    }
+
+    fn report(
+        &self,
+        mode: &str,
+        target: &logs::Target,
+        steps: Vec<Step>,
+        outcome: Outcome,
+    ) -> BenchReport {
+        let items: u64 = steps.iter().map(|s| s.sent).sum();
+        let gen: f64 = steps.iter().map(|s| s.cpu.generator_s).sum();
+        let process: f64 = steps.iter().map(|s| s.cpu.process_s).sum();
+        BenchReport {
+            schema: REPORT_SCHEMA.into(),
+            version: 1,
+            telltale_version: env!("CARGO_PKG_VERSION").into(),
+            signal: self.signal.as_str().into(),
+            mode: mode.into(),
+            run_id: self.ctx.run_id.clone(),
+            endpoint: target.endpoint.clone(),
+            server_version: target.version.clone(),
+            settings: report::SettingsEcho::of(&self.settings),
+            limits: target.limits.clone(),
+            cpu: CpuUse::of(gen, process, items),
+            steps,
+            outcome,
+        }
+    }
+}
+
+fn setup(setting: &str, message: impl Into<String>) -> BenchError {
+    BenchError::Setup {
+        endpoint: setting.into(),
+        message: message.into(),
+        hint: format!("change {setting}"),
+    }
+}
