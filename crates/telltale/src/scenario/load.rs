@@ -1,12 +1,75 @@
-//! The `load` scenario (being written).
+//! The `load-burst` scenario: one burst at the stack description's `[load]` rate and duration
+//! for its signal, through the bench generator ([`crate::bench`]). Zero loss is required;
+//! the delivery carries p50/p95/p99/max latency and the evidence the rate achieved.
+
+use std::time::Duration;
 
 use super::{Context, Outcome, Stop};
+use crate::bench::{Bench, Settings, Signal};
 
 /// Runs the scenario.
-pub(super) async fn run(_ctx: &Context, _out: &mut Outcome) -> Result<(), Stop> {
-    Err(Stop::error(
-        "",
-        "this scenario is not built yet",
-        "use a newer telltale",
-    ))
+pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
+    let load = &ctx.stack.load;
+    let Some(signal) = Signal::parse(&load.signal) else {
+        return Err(Stop::error(
+            "load.signal",
+            format!("unknown load signal {:?}", load.signal),
+            "set `[load] signal` to logs, otlp, faro or sentry",
+        ));
+    };
+    if load.rate == 0 || load.duration_secs == 0 {
+        return Err(Stop::error(
+            "load",
+            "the burst has no items: rate or duration_secs is zero",
+            "set `[load] rate` and `duration_secs` above zero",
+        ));
+    }
+    let settings = Settings {
+        line_bytes: load.line_bytes as usize,
+        streams: load.streams,
+        step: Duration::from_secs(u64::from(load.duration_secs)),
+        deadline: ctx.options.deadline,
+        ..Settings::default()
+    };
+    let bench = Bench::new(ctx, signal, settings)?;
+    let report = bench.fixed(f64::from(load.rate), |_| {}).await?;
+    let Some(step) = report.steps.first() else {
+        return Err(Stop::error(
+            "",
+            "the burst produced no step",
+            "this is a telltale bug; please report it",
+        ));
+    };
+    out.delivery(step.delivery.clone());
+    out.expect_eq("refused by the receiver", 0, step.rejected + step.unknown);
+    out.evidence
+        .record("target_items_per_s", step.target_items_per_s);
+    out.evidence
+        .record("achieved_items_per_s", step.achieved_items_per_s);
+    out.evidence
+        .record("achieved_mib_per_s", step.achieved_mib_per_s);
+    out.evidence.record("requests", step.requests);
+    out.evidence.record("wire_bytes", step.wire_bytes);
+    out.evidence.record("push_ms", step.push_ms);
+    out.evidence.record("telltale_cpu", step.cpu);
+    if let Some(first) = &step.first_rejection {
+        out.evidence.record("first_rejection", first);
+    }
+    if let Some(sat) = &step.saturation {
+        out.evidence.record("saturation", sat);
+    }
+    if let Some(limits) = &report.limits {
+        out.evidence.record("loki_limits", limits);
+    }
+    out.summary(format!(
+        "{} items at {:.0}/s ({:.3} MiB/s): {}; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        step.sent,
+        step.achieved_items_per_s,
+        step.achieved_mib_per_s,
+        step.delivery.describe(),
+        step.delivery.latency_ms.p50,
+        step.delivery.latency_ms.p99,
+        step.delivery.latency_ms.max,
+    ));
+    Ok(())
 }
