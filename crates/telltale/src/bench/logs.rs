@@ -59,11 +59,18 @@ impl Target {
         })
     }
 
-    fn page_size(&self) -> u32 {
-        match &self.limits {
-            Some(l) if l.max_entries_per_query > 0 => l.max_entries_per_query.min(5000) as u32,
+    /// Entries per query page: under `max_entries_limit_per_query`, and small enough in bytes
+    /// that the querier's answer to the frontend stays under Loki's 4 MiB gRPC message limit
+    /// (`server.grpc_server_max_recv_msg_size`): past it, Loki 3.5 retries the page internally
+    /// until the HTTP request times out instead of answering with an error.
+    fn page_size(&self, line_bytes: usize) -> u32 {
+        let by_entries = match &self.limits {
+            Some(l) if l.max_entries_per_query > 0 => l.max_entries_per_query.min(5000),
             _ => 5000,
-        }
+        };
+        // 2 MiB of lines, with ~200 bytes per entry for labels, timestamps and framing.
+        let by_bytes = (2 * 1024 * 1024 / (line_bytes as u64 + 200)).max(1);
+        by_entries.min(by_bytes) as u32
     }
 }
 
@@ -175,7 +182,7 @@ pub(super) async fn step(
     // Poll for newly visible items while the generator runs, and until every accepted item
     // is seen or the deadline passes.
     let poll_interval = Duration::from_millis(100);
-    let page = target.page_size();
+    let page = target.page_size(settings.line_bytes);
     let mut seen_at: Vec<Option<Duration>> = vec![None; total as usize];
     let mut seen_ts: Vec<i64> = vec![0; total as usize];
     let mut seen_count: u64 = 0;

@@ -325,6 +325,7 @@ impl<'a> Bench<'a> {
             highest_sustained: step.sustained().then(|| report::Highest::of(&step)),
             stopped_by: step.saturation.clone(),
             ceiling_fraction: None,
+            burst_allowance_mib_per_s: None,
         };
         Ok(self.report("fixed", &target, vec![step], outcome))
     }
@@ -388,11 +389,16 @@ impl<'a> Bench<'a> {
                 ),
             })
         });
+        let burst_allowance_mib_per_s = target
+            .limits
+            .as_ref()
+            .map(|l| l.ingestion_burst_mib / self.settings.step.as_secs_f64());
         let outcome = Outcome {
             passed: highest.is_some(),
             highest_sustained: highest,
             stopped_by,
             ceiling_fraction,
+            burst_allowance_mib_per_s,
         };
         Ok(self.report("ramp", &target, steps, outcome))
     }

@@ -162,6 +162,9 @@ pub struct Outcome {
     pub stopped_by: Option<Saturation>,
     /// The highest sustained MiB/s over the configured `ingestion_rate_mb`.
     pub ceiling_fraction: Option<f64>,
+    /// `ingestion_burst_size_mb` over the step length: how far above the configured rate a
+    /// step can run before Loki's token bucket empties and it answers 429.
+    pub burst_allowance_mib_per_s: Option<f64>,
 }
 
 /// The settings a report was made with.
@@ -317,6 +320,18 @@ impl BenchReport {
                         .map(|f| format!(", {:.1} % of the configured ceiling", f * 100.0))
                         .unwrap_or_default()
                 );
+                if let (Some(f), Some(b)) = (
+                    self.outcome.ceiling_fraction,
+                    self.outcome.burst_allowance_mib_per_s,
+                ) {
+                    if f > 1.0 {
+                        let _ = writeln!(
+                            out,
+                            "(above the configured rate because the burst lets a {:.0} s step run {b:.2} MiB/s over it; lengthen --duration for a tighter bound)",
+                            self.settings.step_secs
+                        );
+                    }
+                }
             }
             None => {
                 let _ = writeln!(out, "no rate was held with zero loss");
@@ -457,4 +472,156 @@ pub(super) fn latency_ms(mut d: Vec<Duration>) -> LatencyMs {
 /// MiB from bytes.
 pub(super) fn mib(bytes: u64) -> f64 {
     bytes as f64 / MIB
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::Summary;
+
+    fn step(sent: u64, delivered: u64) -> Step {
+        let summary = Summary {
+            sent,
+            delivered,
+            missing: sent - delivered,
+            ..Summary::default()
+        };
+        Step {
+            step: 1,
+            target_items_per_s: 1000.0,
+            send_s: 10.0,
+            sent,
+            bytes: sent * 100,
+            achieved_items_per_s: 1000.0,
+            achieved_mib_per_s: 0.095,
+            requests: 100,
+            wire_bytes: 1,
+            accepted: sent,
+            rejected: 0,
+            unknown: 0,
+            rejections: BTreeMap::new(),
+            first_rejection: None,
+            push_ms: LatencyMs::default(),
+            delivery: Delivery::from_summary("logs", &summary),
+            poll_interval_ms: 100.0,
+            clean: sent == delivered,
+            saturation: None,
+            cpu: CpuUse::of(0.1, 0.2, sent),
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            ingestion_rate_mib: 4.0,
+            ingestion_burst_mib: 6.0,
+            max_line_size: 262_144,
+            max_entries_per_query: 5000,
+        }
+    }
+
+    #[test]
+    fn a_429_names_the_ingestion_rate_with_its_configured_value() {
+        let mut s = step(1000, 800);
+        s.rejected = 200;
+        s.accepted = 800;
+        s.rejections.insert("rate_limited".into(), 200);
+        s.first_rejection = Some("ingestion rate limit exceeded for user fake".into());
+        let sat = judge(&s, Some(&limits()), &Settings::default(), true, 0.95).unwrap();
+        assert_eq!(sat.kind, "rate_limited");
+        assert_eq!(sat.limit, "limits_config.ingestion_rate_mb");
+        assert!(
+            sat.detail.contains("ingestion_rate_mb = 4 MiB/s"),
+            "{}",
+            sat.detail
+        );
+        assert!(
+            sat.detail.contains("ingestion rate limit exceeded"),
+            "{}",
+            sat.detail
+        );
+    }
+
+    #[test]
+    fn each_kind_of_saturation_is_told_apart() {
+        let settings = Settings::default();
+        let held = step(1000, 1000);
+        assert_eq!(judge(&held, None, &settings, true, 0.95), None);
+
+        let mut per_stream = step(1000, 900);
+        per_stream
+            .rejections
+            .insert("stream_rate_limited".into(), 100);
+        per_stream.rejected = 100;
+        let sat = judge(&per_stream, None, &settings, true, 0.95).unwrap();
+        assert_eq!(sat.limit, "limits_config.per_stream_rate_limit");
+
+        let lost = step(1000, 990);
+        assert_eq!(
+            judge(&lost, None, &settings, true, 0.95).unwrap().kind,
+            "loss"
+        );
+
+        let mut slow = step(1000, 1000);
+        slow.achieved_items_per_s = 900.0;
+        assert_eq!(
+            judge(&slow, None, &settings, true, 0.95).unwrap().kind,
+            "throughput"
+        );
+        assert_eq!(
+            judge(&slow, None, &settings, false, 0.95),
+            None,
+            "a fixed run only judges delivery"
+        );
+
+        let mut late = step(1000, 1000);
+        late.delivery.latency_ms.p99 = 6000.0;
+        assert_eq!(
+            judge(&late, None, &settings, true, 0.95).unwrap().kind,
+            "latency"
+        );
+    }
+
+    #[test]
+    fn the_plot_is_one_svg_document_with_a_point_per_step_and_line() {
+        let mut saturated = step(1000, 900);
+        saturated.step = 2;
+        saturated.achieved_mib_per_s = 0.2;
+        saturated.saturation = Some(Saturation {
+            kind: "loss".into(),
+            limit: "delivery".into(),
+            detail: String::new(),
+        });
+        let report = BenchReport {
+            schema: REPORT_SCHEMA.into(),
+            version: 1,
+            telltale_version: "0".into(),
+            signal: "logs".into(),
+            mode: "ramp".into(),
+            run_id: "tt-<&>".into(),
+            endpoint: "http://x".into(),
+            server_version: None,
+            settings: SettingsEcho::of(&Settings::default()),
+            limits: Some(limits()),
+            cpu: CpuUse::default(),
+            steps: vec![step(1000, 1000), saturated],
+            outcome: Outcome {
+                passed: true,
+                highest_sustained: None,
+                stopped_by: None,
+                ceiling_fraction: None,
+                burst_allowance_mib_per_s: None,
+            },
+        };
+        let svg = super::super::plot::svg(&report);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2 * 3 + 1,
+            "two steps × three percentiles + legend"
+        );
+        assert!(svg.contains("tt-&lt;&amp;&gt;"), "text is escaped");
+        assert!(svg.contains("ingestion_rate_mb 4"));
+        let human = report.human();
+        assert!(human.contains("held") && human.contains("loss"), "{human}");
+    }
 }
