@@ -76,6 +76,8 @@ mod fixture_tests;
 mod labels;
 mod logql;
 mod push;
+#[cfg(test)]
+mod push_owned_tests;
 mod query;
 mod server_config;
 mod tail;
@@ -87,7 +89,7 @@ pub use crate::entry::{Entry, ReadEntry, ReadStream, Stream, Timestamp};
 pub use crate::error::{ApiError, Error, ErrorKind};
 pub use crate::labels::{quote, unquote, LabelLimits, LabelSet};
 pub use crate::logql::{LogQuery, MatchOp, MetricQuery, Selector};
-pub use crate::push::{EntryOutcome, EntryStatus, PushReport};
+pub use crate::push::{EntryOutcome, EntryStatus, PushReport, PushSummary};
 pub use crate::query::{
     decode_query_response, merge_streams, BuildInfo, ChunkStats, Direction, IndexStats,
     IngesterStats, QuerierStats, QueryResponse, QueryResult, QueryStats, RangeQuery, Sample,

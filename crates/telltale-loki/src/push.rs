@@ -15,14 +15,15 @@
 //! Stream text in those messages is the stream as Loki stored it, which may carry labels Loki
 //! added (`service_name`), so a message's stream matches ours when ours is a subset of it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use crate::encode::{encode_push, PushEncoding};
 use crate::entry::{Stream, Timestamp};
 use crate::error::ErrorKind;
 use crate::{Client, Error, LabelSet};
-use telltale_http::{Body, Method};
+use telltale_http::{Answer, Body, Method};
 
 /// What happened to one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +160,163 @@ impl PushReport {
     }
 }
 
+/// The account of a push made with [`Client::push_owned`]: counts, and an [`EntryOutcome`] only
+/// for the entries Loki did not accept.
+///
+/// [`PushReport`] holds one outcome per entry, which costs a push of thousands of lines as
+/// much again as encoding it; when every entry is accepted this holds none.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushSummary {
+    /// Entries per stream, in the pushed order, so [`PushSummary::into_report`] can name the
+    /// accepted ones.
+    lens: Vec<usize>,
+    accepted: usize,
+    exceptions: Vec<EntryOutcome>,
+    attempts: u32,
+    http_status: Option<u16>,
+    request_bytes: usize,
+}
+
+impl PushSummary {
+    fn from_statuses(
+        lens: Vec<usize>,
+        statuses: Vec<Vec<EntryStatus>>,
+        report: &PushReport,
+    ) -> PushSummary {
+        let mut summary = PushSummary {
+            lens,
+            attempts: report.attempts,
+            http_status: report.http_status,
+            request_bytes: report.request_bytes,
+            ..PushSummary::default()
+        };
+        for (stream, entries) in statuses.into_iter().enumerate() {
+            for (entry, status) in entries.into_iter().enumerate() {
+                summary.note(EntryOutcome {
+                    stream,
+                    entry,
+                    status,
+                });
+            }
+        }
+        summary
+    }
+
+    fn from_report(lens: Vec<usize>, report: PushReport) -> PushSummary {
+        let mut summary = PushSummary {
+            lens,
+            attempts: report.attempts,
+            http_status: report.http_status,
+            request_bytes: report.request_bytes,
+            ..PushSummary::default()
+        };
+        for outcome in report.outcomes {
+            summary.note(outcome);
+        }
+        summary
+    }
+
+    fn note(&mut self, outcome: EntryOutcome) {
+        if outcome.status == EntryStatus::Accepted {
+            self.accepted += 1;
+        } else {
+            self.exceptions.push(outcome);
+        }
+    }
+
+    /// The outcomes of the entries Loki did not accept, in request order; empty when it
+    /// accepted them all.
+    pub fn exceptions(&self) -> &[EntryOutcome] {
+        &self.exceptions
+    }
+
+    /// Entries Loki stored.
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+
+    /// Entries Loki refused.
+    pub fn rejected(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::Rejected { .. }))
+    }
+
+    /// Entries this client did not send.
+    pub fn not_sent(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::NotSent { .. }))
+    }
+
+    /// Entries of unknown fate.
+    pub fn unknown(&self) -> usize {
+        self.count(|s| matches!(s, EntryStatus::Unknown { .. }))
+    }
+
+    /// Entries in the request.
+    pub fn total(&self) -> usize {
+        self.lens.iter().sum()
+    }
+
+    /// HTTP attempts made (0 when nothing was sent).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The status of the last HTTP answer, if one came.
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_status
+    }
+
+    /// Size of the last request body sent, in bytes, after compression.
+    pub fn request_bytes(&self) -> usize {
+        self.request_bytes
+    }
+
+    /// Whether every entry was accepted.
+    pub fn is_complete(&self) -> bool {
+        self.exceptions.is_empty()
+    }
+
+    /// The same account with one outcome per entry, as [`Client::push_accounted`] gives it.
+    pub fn into_report(self) -> PushReport {
+        let mut outcomes = Vec::with_capacity(self.total());
+        let mut exceptions = self.exceptions.into_iter().peekable();
+        for (stream, &len) in self.lens.iter().enumerate() {
+            for entry in 0..len {
+                let status = match exceptions.next_if(|o| (o.stream, o.entry) == (stream, entry)) {
+                    Some(outcome) => outcome.status,
+                    None => EntryStatus::Accepted,
+                };
+                outcomes.push(EntryOutcome {
+                    stream,
+                    entry,
+                    status,
+                });
+            }
+        }
+        PushReport {
+            outcomes,
+            attempts: self.attempts,
+            http_status: self.http_status,
+            request_bytes: self.request_bytes,
+        }
+    }
+
+    /// `Ok` when every entry was accepted; otherwise [`Error::Rejected`], as
+    /// [`PushReport::into_result`] gives it.
+    pub fn into_result(self) -> Result<PushSummary, Error> {
+        if self.is_complete() {
+            return Ok(self);
+        }
+        self.into_report().into_result().map(|report| {
+            // Unreachable in practice: a summary with exceptions is never a complete report.
+            PushSummary::from_report(Vec::new(), report)
+        })
+    }
+
+    fn count(&self, f: impl Fn(&EntryStatus) -> bool) -> usize {
+        self.exceptions.iter().filter(|o| f(&o.status)).count()
+    }
+}
+
 impl Client {
     /// Pushes streams and fails unless Loki accepted every entry.
     ///
@@ -219,7 +377,7 @@ impl Client {
             return Ok(report);
         }
 
-        let statuses = self.send_with_retries(&to_send, &mut report).await?;
+        let statuses = self.send_with_retries(&to_send, &mut report, None).await?;
         for (slot, stream_statuses) in statuses.into_iter().enumerate() {
             for (pos, status) in stream_statuses.into_iter().enumerate() {
                 let (stream, entry) = origin[slot][pos];
@@ -234,16 +392,79 @@ impl Client {
         Ok(report)
     }
 
+    /// [`Client::push_accounted`] for streams the caller hands over, accounted compactly.
+    ///
+    /// The streams are encoded once as they are and sent; when Loki accepts the request, no entry
+    /// is copied and no per-entry outcome is made, which is most of what `push_accounted` costs
+    /// beyond encoding. Only when an attempt is refused in part or fails does it settle each
+    /// entry as `push_accounted` does, and retries then resend only the entries still in doubt.
+    /// Streams that need reshaping before they can be sent (two with the same labels, an empty
+    /// one, or an entry this client refuses locally) take `push_accounted`'s path.
+    ///
+    /// Returns `Err` in the same cases as `push_accounted`.
+    pub async fn push_owned(&self, streams: Vec<Stream>) -> Result<PushSummary, Error> {
+        let lens: Vec<usize> = streams.iter().map(|s| s.entries.len()).collect();
+        if !self.sendable_as_is(&streams) {
+            let report = self.push_accounted(&streams).await?;
+            return Ok(PushSummary::from_report(lens, report));
+        }
+        let encoded = encode_push(&streams, self.inner.encoding);
+        let mut report = PushReport {
+            request_bytes: encoded.body.len(),
+            ..PushReport::default()
+        };
+        let body = Body {
+            bytes: &encoded.body,
+            content_type: encoded.content_type,
+            content_encoding: encoded.content_encoding,
+        };
+        let attempt = self
+            .exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[])
+            .await;
+        drop(encoded);
+        if let Ok(answer) = &attempt {
+            return Ok(PushSummary {
+                accepted: lens.iter().sum(),
+                lens,
+                exceptions: Vec::new(),
+                attempts: 1,
+                http_status: Some(answer.status),
+                request_bytes: report.request_bytes,
+            });
+        }
+        let statuses = self
+            .send_with_retries(&streams, &mut report, Some(attempt))
+            .await?;
+        Ok(PushSummary::from_statuses(lens, statuses, &report))
+    }
+
+    /// Whether `streams` can go in one request exactly as they are, with entry indices that
+    /// are the caller's: no empty stream, no label set twice (Loki's messages name streams by
+    /// labels, so two alike could not be told apart), no entry refused locally.
+    fn sendable_as_is(&self, streams: &[Stream]) -> bool {
+        let mut seen = HashSet::with_capacity(streams.len());
+        streams.iter().all(|s| {
+            !s.entries.is_empty()
+                && seen.insert(&s.labels)
+                && s.entries.iter().all(|e| self.refuse_locally(e).is_none())
+        })
+    }
+
     /// Sends `streams`, retrying per the client's policy, and settles each entry's status.
     ///
     /// Only entries still in doubt are resent: an entry Loki stored on an earlier attempt stays
     /// accepted, and one it refused for good (too old, too long) is not sent again. Entries
     /// refused for a retryable reason (per-stream rate limit, stream limit) or lost to a 5xx or
     /// a timeout are resent until the policy is spent.
+    ///
+    /// `first` is an attempt the caller already made with all of `streams` (its
+    /// `request_bytes` already in `report`), so [`Client::push_owned`] can send before it
+    /// knows whether per-entry accounting will be needed at all.
     async fn send_with_retries(
         &self,
         streams: &[Stream],
         report: &mut PushReport,
+        mut first: Option<Result<Answer, Error>>,
     ) -> Result<Vec<Vec<EntryStatus>>, Error> {
         let policy = self.inner.retry;
         let started = std::time::Instant::now();
@@ -252,35 +473,57 @@ impl Client {
             .map(|s| vec![None; s.entries.len()])
             .collect();
         loop {
-            // The entries still pending, with their positions in `streams`.
-            let mut pending: Vec<Stream> = Vec::new();
+            // The entries still pending, with their positions in `streams`. While nothing is
+            // settled (the first attempt) that is all of `streams`, borrowed: copying every entry
+            // only pays off once some are left out.
             let mut positions: Vec<(usize, Vec<usize>)> = Vec::new();
-            for (idx, stream) in streams.iter().enumerate() {
-                let open: Vec<usize> = (0..stream.entries.len())
-                    .filter(|&i| settled[idx][i].is_none())
-                    .collect();
-                if !open.is_empty() {
-                    pending.push(Stream {
-                        labels: stream.labels.clone(),
-                        entries: open.iter().map(|&i| stream.entries[i].clone()).collect(),
-                    });
-                    positions.push((idx, open));
+            let all_open = settled.iter().flatten().all(Option::is_none);
+            let pending: Cow<'_, [Stream]> = if all_open {
+                for (idx, stream) in streams.iter().enumerate() {
+                    if !stream.entries.is_empty() {
+                        positions.push((idx, (0..stream.entries.len()).collect()));
+                    }
                 }
-            }
+                let sent: Vec<usize> = positions.iter().map(|(idx, _)| *idx).collect();
+                if sent.len() == streams.len() {
+                    Cow::Borrowed(streams)
+                } else {
+                    Cow::Owned(sent.iter().map(|&idx| streams[idx].clone()).collect())
+                }
+            } else {
+                let mut pending: Vec<Stream> = Vec::new();
+                for (idx, stream) in streams.iter().enumerate() {
+                    let open: Vec<usize> = (0..stream.entries.len())
+                        .filter(|&i| settled[idx][i].is_none())
+                        .collect();
+                    if !open.is_empty() {
+                        pending.push(Stream {
+                            labels: stream.labels.clone(),
+                            entries: open.iter().map(|&i| stream.entries[i].clone()).collect(),
+                        });
+                        positions.push((idx, open));
+                    }
+                }
+                Cow::Owned(pending)
+            };
             if pending.is_empty() {
                 break;
             }
-            let encoded = encode_push(&pending, self.inner.encoding);
-            report.request_bytes = encoded.body.len();
-            let body = Body {
-                bytes: &encoded.body,
-                content_type: encoded.content_type,
-                content_encoding: encoded.content_encoding,
-            };
             report.attempts += 1;
-            let attempt = self
-                .exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[])
-                .await;
+            let attempt = match first.take() {
+                Some(attempt) => attempt,
+                None => {
+                    let encoded = encode_push(&pending, self.inner.encoding);
+                    report.request_bytes = encoded.body.len();
+                    let body = Body {
+                        bytes: &encoded.body,
+                        content_type: encoded.content_type,
+                        content_encoding: encoded.content_encoding,
+                    };
+                    self.exchange(Method::Post, "/loki/api/v1/push", &[], Some(body), &[])
+                        .await
+                }
+            };
             let retries_left = report.attempts < policy.max_attempts;
             // Per pending entry: `Some(status)` settles it, `None` leaves it for another attempt.
             let (outcome, retry_after, last_error): (

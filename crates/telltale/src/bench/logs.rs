@@ -411,7 +411,8 @@ async fn send_all(push: &Client, plan: &Plan, clock: Instant, shared: &Shared) -
             }
             out.sent_at
                 .extend(std::iter::repeat_n(sent_at, count as usize));
-            let result = push.push_accounted(&batch).await;
+            // By value: accepted entries are neither copied nor listed one by one.
+            let result = push.push_owned(batch).await;
             let ended = clock.elapsed();
             out.push_times.push(ended.saturating_sub(sent_at));
             out.last_push_end = ended;
@@ -420,7 +421,8 @@ async fn send_all(push: &Client, plan: &Plan, clock: Instant, shared: &Shared) -
             match result {
                 Ok(report) => {
                     out.wire_bytes += report.request_bytes() as u64;
-                    for o in report.outcomes() {
+                    accepted += report.accepted() as u64;
+                    for o in report.exceptions() {
                         match &o.status {
                             EntryStatus::Accepted => accepted += 1,
                             EntryStatus::Rejected { kind, reason } => {
