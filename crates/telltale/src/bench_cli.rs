@@ -54,8 +54,6 @@ pub(crate) struct Args {
     pub(crate) report: crate::ReportFormat,
 }
 
-/// A ramp starts here when no rate is given: low enough for any stack to hold.
-const RAMP_START: f64 = 1000.0;
 /// A fixed run without `--rate` uses the stack description's burst rate.
 fn default_rate(stack: &Stack) -> f64 {
     f64::from(stack.load.rate)
@@ -106,7 +104,7 @@ pub(crate) async fn run(args: Args) -> Result<u8> {
         }
     };
     let result = match Bench::new(&ctx, signal, settings) {
-        Ok(b) if args.ramp => b.ramp(RAMP_START, on_step).await,
+        Ok(b) if args.ramp => b.ramp(signal.ramp_start(), on_step).await,
         Ok(b) => b.fixed(rate, on_step).await,
         Err(e) => Err(e),
     };

@@ -12,10 +12,14 @@
 //! load, apart from the cost of checking it.
 
 pub mod cpu;
+mod drive;
+mod faro;
 pub mod line;
 mod logs;
+mod otlp;
 pub mod plot;
 mod report;
+mod sentry;
 
 use std::time::Duration;
 
@@ -151,6 +155,16 @@ impl Signal {
         }
     }
 
+    /// Where a ramp starts: low enough for any stack to hold. GlitchTip takes each event in
+    /// a request of its own and processes it in a worker, so it starts far lower than Loki.
+    pub fn ramp_start(self) -> f64 {
+        match self {
+            Signal::Logs | Signal::Otlp => 1000.0,
+            Signal::Faro => 200.0,
+            Signal::Sentry => 10.0,
+        }
+    }
+
     /// Parses a name.
     pub fn parse(text: &str) -> Option<Signal> {
         [Signal::Logs, Signal::Otlp, Signal::Faro, Signal::Sentry]
@@ -212,6 +226,56 @@ pub struct Bench<'a> {
     ctx: &'a Context,
     signal: Signal,
     settings: Settings,
+    receiver: Option<String>,
+}
+
+/// The receiver under load, and where its items are read back.
+#[derive(Debug)]
+enum Target {
+    Logs(logs::Target),
+    Otlp(otlp::Target),
+    Faro(faro::Target),
+    Sentry(sentry::Target),
+}
+
+impl Target {
+    fn endpoint(&self) -> String {
+        match self {
+            Target::Logs(t) => t.endpoint.clone(),
+            Target::Otlp(t) => t.endpoint(),
+            Target::Faro(t) => t.endpoint(),
+            Target::Sentry(t) => t.endpoint.clone(),
+        }
+    }
+
+    fn version(&self) -> Option<String> {
+        match self {
+            Target::Logs(t) => t.version.clone(),
+            Target::Otlp(t) => t.loki.version.clone(),
+            Target::Faro(t) => t.loki.version.clone(),
+            Target::Sentry(t) => t.version.clone(),
+        }
+    }
+
+    /// Loki's ingestion limits, which OTLP and Faro lines meet too once Alloy writes them.
+    fn limits(&self) -> Option<&Limits> {
+        match self {
+            Target::Logs(t) => t.limits.as_ref(),
+            Target::Otlp(t) => t.loki.limits.as_ref(),
+            Target::Faro(t) => t.loki.limits.as_ref(),
+            Target::Sentry(_) => None,
+        }
+    }
+
+    /// The limit a 429 from this receiver names.
+    fn throttle_limit(&self) -> &'static str {
+        match self {
+            Target::Logs(_) => "limits_config.ingestion_rate_mb",
+            Target::Otlp(_) => "the OTLP receiver's throttling (429: Alloy's otelcol.receiver.otlp refusing while an exporter or memory_limiter pushes back)",
+            Target::Faro(_) => "faro.receiver rate_limiting (rate, burst_size)",
+            Target::Sentry(_) => "GlitchTip ingest throttling (429 from the store/envelope endpoint)",
+        }
+    }
 }
 
 impl<'a> Bench<'a> {
@@ -248,36 +312,63 @@ impl<'a> Bench<'a> {
             ctx,
             signal,
             settings,
+            receiver: None,
         })
     }
 
+    /// Sends to `base_url` instead of the receiver the stack description names: for `otlp`,
+    /// Loki's own OTLP endpoint (`http://loki:3100/otlp`) benches the Loki side without Alloy;
+    /// for `faro`, another `faro.receiver`. Not for `logs` or `sentry`, whose endpoints come
+    /// from Loki's and GlitchTip's own addresses.
+    pub fn receiver(mut self, base_url: impl Into<String>) -> Self {
+        self.receiver = Some(base_url.into());
+        self
+    }
+
     /// Checks the signal's receiver is there and reads its configured limits.
-    async fn prepare(&self) -> Result<logs::Target, BenchError> {
+    async fn prepare(&self) -> Result<Target, BenchError> {
+        let stack = &self.ctx.stack;
         match self.signal {
-            Signal::Logs => logs::Target::connect(self.ctx).await,
-            other => Err(self.not_built(other).await),
+            Signal::Logs => Ok(Target::Logs(logs::Target::connect(self.ctx).await?)),
+            Signal::Otlp => {
+                let base_url = self
+                    .receiver
+                    .clone()
+                    .unwrap_or_else(|| self.ctx.alloy_url(stack.alloy.otlp_http_port));
+                self.reachable(&base_url, "Alloy's OTLP/HTTP receiver")
+                    .await?;
+                let loki = logs::Target::connect(self.ctx).await?;
+                Ok(Target::Otlp(otlp::Target { base_url, loki }))
+            }
+            Signal::Faro => {
+                let base_url = self
+                    .receiver
+                    .clone()
+                    .unwrap_or_else(|| self.ctx.alloy_url(stack.alloy.faro_port));
+                self.reachable(&base_url, "Alloy's Faro receiver").await?;
+                let api_key = faro::Target::api_key(self.ctx)?;
+                let loki = logs::Target::connect(self.ctx).await?;
+                Ok(Target::Faro(faro::Target {
+                    base_url,
+                    api_key,
+                    loki,
+                }))
+            }
+            Signal::Sentry => {
+                self.reachable(&self.ctx.glitchtip_url(), "GlitchTip")
+                    .await?;
+                Ok(Target::Sentry(sentry::Target::connect(self.ctx).await?))
+            }
         }
     }
 
-    /// Why a signal other than `logs` cannot be benched: its receiver is absent, or this
-    /// version cannot load it yet. Never a pass.
-    async fn not_built(&self, signal: Signal) -> BenchError {
-        let stack = &self.ctx.stack;
-        let (endpoint, what) = match signal {
-            Signal::Otlp => (
-                self.ctx.alloy_url(stack.alloy.otlp_http_port),
-                "Alloy's OTLP/HTTP receiver",
-            ),
-            Signal::Faro => (
-                self.ctx.alloy_url(stack.alloy.faro_port),
-                "Alloy's Faro receiver",
-            ),
-            _ => (self.ctx.glitchtip_url(), "GlitchTip"),
-        };
+    /// Whether anything answers on the receiver's address: when nothing does, the bench is
+    /// unavailable (exit 2), never a pass.
+    async fn reachable(&self, endpoint: &str, what: &str) -> Result<(), BenchError> {
         let authority = endpoint
             .split("://")
             .nth(1)
-            .unwrap_or(&endpoint)
+            .unwrap_or(endpoint)
             .split('/')
             .next()
             .unwrap_or_default()
@@ -288,24 +379,17 @@ impl<'a> Bench<'a> {
         )
         .await
         .is_ok_and(|r| r.is_ok());
-        if !reachable {
-            return BenchError::Unavailable {
-                endpoint,
-                message: format!("{what} is unavailable: nothing answers on {authority}"),
-                hint: format!(
-                    "start {what} or fix its address in the stack description; `telltale bench {}` needs it",
-                    signal.as_str()
-                ),
-            };
+        if reachable {
+            return Ok(());
         }
-        BenchError::Setup {
-            endpoint,
-            message: format!(
-                "`telltale bench {}` is not built yet in this version; nothing was measured",
-                signal.as_str()
+        Err(BenchError::Unavailable {
+            endpoint: endpoint.to_owned(),
+            message: format!("{what} is unavailable: nothing answers on {authority}"),
+            hint: format!(
+                "start {what} or fix its address in the stack description; `telltale bench {}` needs it",
+                self.signal.as_str()
             ),
-            hint: "use `telltale bench logs`, or `telltale check --scenario` for this signal's delivery".into(),
-        }
+        })
     }
 
     /// One run at `rate` items per second for the step length.
@@ -373,7 +457,7 @@ impl<'a> Bench<'a> {
             .filter(|s| s.sustained())
             .max_by(|a, b| a.achieved_items_per_s.total_cmp(&b.achieved_items_per_s))
             .map(report::Highest::of);
-        let ceiling_fraction = match (&highest, &target.limits) {
+        let ceiling_fraction = match (&highest, target.limits()) {
             (Some(h), Some(l)) if l.ingestion_rate_mib > 0.0 => {
                 Some(h.mib_per_s / l.ingestion_rate_mib)
             }
@@ -390,8 +474,7 @@ impl<'a> Bench<'a> {
             })
         });
         let burst_allowance_mib_per_s = target
-            .limits
-            .as_ref()
+            .limits()
             .map(|l| l.ingestion_burst_mib / self.settings.step.as_secs_f64());
         let outcome = Outcome {
             passed: highest.is_some(),
@@ -405,21 +488,27 @@ impl<'a> Bench<'a> {
 
     async fn step(
         &self,
-        target: &logs::Target,
+        target: &Target,
         n: u32,
         rate: f64,
         ramp: bool,
     ) -> Result<Step, BenchError> {
-        let mut step = logs::step(self.ctx, target, &self.settings, n, rate).await?;
-        step.saturation =
-            report::judge(&step, target.limits.as_ref(), &self.settings, ramp, KEEP_UP);
+        let (ctx, settings) = (self.ctx, &self.settings);
+        let mut step = match target {
+            Target::Logs(t) => logs::step(ctx, t, settings, n, rate).await?,
+            Target::Otlp(t) => otlp::step(ctx, t, settings, n, rate).await?,
+            Target::Faro(t) => faro::step(ctx, t, settings, n, rate).await?,
+            Target::Sentry(t) => sentry::step(ctx, t, settings, n, rate).await?,
+        };
+        step.saturation = throttled(&step, target.throttle_limit())
+            .or_else(|| report::judge(&step, target.limits(), settings, ramp, KEEP_UP));
         Ok(step)
     }
 
     fn report(
         &self,
         mode: &str,
-        target: &logs::Target,
+        target: &Target,
         steps: Vec<Step>,
         outcome: Outcome,
     ) -> BenchReport {
@@ -433,15 +522,35 @@ impl<'a> Bench<'a> {
             signal: self.signal.as_str().into(),
             mode: mode.into(),
             run_id: self.ctx.run_id.clone(),
-            endpoint: target.endpoint.clone(),
-            server_version: target.version.clone(),
+            endpoint: target.endpoint(),
+            server_version: target.version(),
             settings: report::SettingsEcho::of(&self.settings),
-            limits: target.limits.clone(),
+            limits: target.limits().cloned(),
             cpu: CpuUse::of(gen, process, items),
             steps,
             outcome,
         }
     }
+}
+
+/// A receiver other than Loki answered 429 (`throttled`): the step is saturated by that
+/// receiver's own throttling, named with its words and `Retry-After`.
+fn throttled(step: &Step, limit: &str) -> Option<Saturation> {
+    let count = step
+        .rejections
+        .get("throttled")
+        .copied()
+        .filter(|&c| c > 0)?;
+    Some(Saturation {
+        kind: "throttled".into(),
+        limit: limit.into(),
+        detail: format!(
+            "the receiver answered 429 for {count} of {} items at {:.1} items/s; it said: {}",
+            step.sent,
+            step.achieved_items_per_s,
+            step.first_rejection.as_deref().unwrap_or_default()
+        ),
+    })
 }
 
 fn setup(setting: &str, message: impl Into<String>) -> BenchError {

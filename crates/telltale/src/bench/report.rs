@@ -255,7 +255,14 @@ impl BenchReport {
             self.endpoint,
             self.server_version
                 .as_deref()
-                .map(|v| format!(" (Loki {v})"))
+                .map(|v| format!(
+                    " ({} {v})",
+                    if self.signal == "sentry" {
+                        "GlitchTip"
+                    } else {
+                        "Loki"
+                    }
+                ))
                 .unwrap_or_default(),
             self.run_id
         );

@@ -1,0 +1,170 @@
+//! `telltale bench otlp|faro|sentry` against real servers: a short fixed-rate `bench sentry`
+//! against the GlitchTip named by `GLITCHTIP_URL` (every event read back through the API), and
+//! the OTLP generator pointed at Loki's own OTLP endpoint (`LOKI_URL` + `/otlp`, there being no
+//! Alloy here) with every record read back from Loki. An absent Alloy makes `otlp` and `faro`
+//! exit 2 as unavailable. No assertion here is about speed: figures live in `docs/bench.md`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use telltale::bench::{Bench, Settings, Signal};
+use telltale::scenario::{Context, Options};
+use telltale::stack::Stack;
+
+fn telltale(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_telltale"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_stack(dir: &Path, body: &str) -> String {
+    let path = dir.join("stack.toml");
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+fn env(var: &str, what: &str) -> Option<String> {
+    let value = std::env::var(var).ok().filter(|u| !u.is_empty());
+    if value.is_none() {
+        telltale_testsupport::skip(&format!("{what} (set {var})"));
+    }
+    value
+}
+
+#[test]
+fn bench_sentry_at_a_fixed_rate_reads_every_event_back_through_the_api() {
+    let Some(url) = env(
+        "GLITCHTIP_URL",
+        "telltale bench sentry against a real GlitchTip",
+    ) else {
+        return;
+    };
+    let Some(token) = env("GLITCHTIP_TOKEN_FILE", "telltale bench sentry's API token") else {
+        return;
+    };
+    let org = "telltale-bench-live";
+    let (code, out, err) = telltale(&[
+        "glitchtip",
+        "bootstrap",
+        "--url",
+        &url,
+        "--token-file",
+        &token,
+        "--org",
+        org,
+        "--team",
+        "backend",
+        "--project",
+        "be-platform",
+        "--project",
+        "be-pwa",
+    ]);
+    assert_eq!(code, 0, "bootstrap: {out}{err}");
+    let dir = telltale_testsupport::TempDir::new("bench-sentry-live");
+    let stack = write_stack(
+        &dir.0,
+        &format!(
+            "[glitchtip]\nurl = {url:?}\norganization = {org:?}\nprojects = [\"be-platform\", \"be-pwa\"]\nauth = {{ file = {token:?} }}\n"
+        ),
+    );
+    let (code, stdout, stderr) = telltale(&[
+        "bench",
+        "sentry",
+        "--stack",
+        &stack,
+        "--rate",
+        "4",
+        "--duration",
+        "3",
+        "--report",
+        "json",
+    ]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {stdout}\n{stderr}");
+    });
+    assert_eq!(report["schema"], "telltale-bench-report", "{report:#}");
+    assert_eq!(report["signal"], "sentry");
+    assert_eq!(report["mode"], "fixed");
+    let step = &report["steps"][0];
+    assert_eq!(step["sent"], 12, "{report:#}");
+    assert_eq!(step["accepted"], 12, "{report:#}");
+    assert_eq!(step["delivery"]["delivered"], 12, "{report:#}");
+    assert_eq!(step["delivery"]["missing"], 0, "{report:#}");
+    assert_eq!(step["delivery"]["duplicated"], 0, "{report:#}");
+    assert_eq!(report["outcome"]["passed"], true, "{report:#}");
+    assert!(report["server_version"].is_string(), "{report:#}");
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn bench_otlp_into_lokis_native_otlp_endpoint_reads_every_record_back() {
+    let Some(url) = env(
+        "LOKI_URL",
+        "telltale bench otlp into a real Loki's OTLP endpoint",
+    ) else {
+        return;
+    };
+    let dir = telltale_testsupport::TempDir::new("bench-otlp-live");
+    let stack = write_stack(&dir.0, &format!("[loki]\nurl = {url:?}\n"));
+    let stack = Stack::from_file(Path::new(&stack)).unwrap();
+    let ctx = Context::new(stack, Options::default());
+    let settings = Settings {
+        step: Duration::from_secs(3),
+        ..Settings::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report = rt
+        .block_on(async {
+            // No Alloy here: Loki's own OTLP endpoint takes the records, and the same query
+            // as through Alloy (`{service_name="telltale"} |= tag`) finds them.
+            Bench::new(&ctx, Signal::Otlp, settings)
+                .unwrap()
+                .receiver(format!("{}/otlp", url.trim_end_matches('/')))
+                .fixed(200.0, |_| {})
+                .await
+        })
+        .unwrap();
+    let step = &report.steps[0];
+    assert_eq!(report.signal, "otlp");
+    assert!(report.endpoint.ends_with("/otlp/v1/logs"), "{report:#?}");
+    assert_eq!(step.sent, 600, "{step:#?}");
+    assert_eq!(step.accepted, 600, "{step:#?}");
+    assert_eq!(step.delivery.delivered, 600, "{step:#?}");
+    assert_eq!(step.delivery.missing, 0, "{step:#?}");
+    assert_eq!(step.delivery.duplicated, 0, "{step:#?}");
+    assert!(step.bytes > 0 && step.wire_bytes > 0, "{step:#?}");
+    assert!(report.outcome.passed, "{report:#?}");
+}
+
+#[test]
+fn otlp_and_faro_without_alloy_could_not_run() {
+    let dir = telltale_testsupport::TempDir::new("bench-no-alloy");
+    // Port 1 on loopback: nothing listens there.
+    let stack = write_stack(
+        &dir.0,
+        "host = \"127.0.0.1\"\n[alloy]\notlp_http_port = 1\nfaro_port = 1\n",
+    );
+    for signal in ["otlp", "faro"] {
+        let (code, stdout, stderr) = telltale(&[
+            "bench",
+            signal,
+            "--stack",
+            &stack,
+            "--rate",
+            "10",
+            "--duration",
+            "1",
+        ]);
+        assert_eq!(code, 2, "{signal}: {stdout}{stderr}");
+        assert!(stderr.contains("unavailable"), "{signal}: {stderr}");
+        assert!(!stdout.contains("PASSED"), "{signal}: {stdout}");
+    }
+}
