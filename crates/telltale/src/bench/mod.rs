@@ -267,6 +267,32 @@ impl Target {
         }
     }
 
+    /// `judge` words its verdicts for Loki; another receiver gets its own name in them.
+    fn reword(&self, mut sat: Saturation) -> Saturation {
+        let receiver = match self {
+            Target::Logs(_) => return sat,
+            Target::Otlp(_) => "the OTLP receiver",
+            Target::Faro(_) => "Alloy's Faro receiver",
+            Target::Sentry(_) => "GlitchTip's ingest",
+        };
+        match sat.kind.as_str() {
+            "throughput" => {
+                sat.limit = format!(
+                    "send throughput ({receiver}: its request handling, or this machine's CPU)"
+                );
+            }
+            "loss" => {
+                sat.detail = sat.detail.replacen(
+                    "Loki accepted every push",
+                    &format!("{receiver} accepted every item"),
+                    1,
+                );
+            }
+            _ => {}
+        }
+        sat
+    }
+
     /// The limit a 429 from this receiver names.
     fn throttle_limit(&self) -> &'static str {
         match self {
@@ -501,7 +527,8 @@ impl<'a> Bench<'a> {
             Target::Sentry(t) => sentry::step(ctx, t, settings, n, rate).await?,
         };
         step.saturation = throttled(&step, target.throttle_limit())
-            .or_else(|| report::judge(&step, target.limits(), settings, ramp, KEEP_UP));
+            .or_else(|| report::judge(&step, target.limits(), settings, ramp, KEEP_UP))
+            .map(|sat| target.reword(sat));
         Ok(step)
     }
 
