@@ -6,14 +6,13 @@
 use std::time::Duration;
 
 use telltale_faro::{ApiKey, Client, ErrorKind, LogLevel, PayloadBuilder, RetryPolicy};
-use telltale_loki::Selector;
 
-use super::drive::{self, Sender, Tally};
-use super::logs::{self, LokiProbe};
-use super::otlp::{digits, tag};
+use super::drive::{Sender, Tally};
+use super::logs::{self, Tagged};
+use super::otlp::{body_bytes, tag};
 use super::report::Step;
 use super::{BenchError, Settings};
-use crate::scenario::{chain, seq_after_run, Context};
+use crate::scenario::{chain, Context};
 
 /// The label Alloy's pipeline gives Faro lines.
 const SOURCE: (&str, &str) = ("source", "pwa-faro");
@@ -74,10 +73,7 @@ impl Sender for FaroSender {
         for seq in first..first + count {
             self.payloads.log(LogLevel::Info, message(&self.tag, seq));
         }
-        let fixed = "telltale  seq=".len() + self.tag.len();
-        tally.bytes += (first..first + count)
-            .map(|seq| (fixed + digits(seq)) as u64)
-            .sum::<u64>();
+        tally.bytes += body_bytes(&self.tag, first, count);
         let payload = self.payloads.take();
         account(self.client.send(&payload).await, count, tally);
     }
@@ -132,42 +128,25 @@ pub(super) async fn step(
     let client = builder.build().map_err(|e| setup(&e))?;
     let tag = tag(&ctx.run_id, n);
     let payloads = PayloadBuilder::new(tag.as_str()).map_err(|e| setup(&e))?;
-    let query = Selector::new()
-        .eq(SOURCE.0, SOURCE.1)
-        .map_err(|e| setup(&e))?
-        .logs()
-        .contains(&tag)
-        .to_string();
-    let total = drive::items(settings, rate);
-    let reader = tag.clone();
-    let mut probe = LokiProbe::new(
-        &target.loki,
-        query,
-        total,
+    let tagged = Tagged {
+        loki: &target.loki,
+        label: SOURCE,
+        tag: &tag,
         // Alloy's logfmt line carries the browser meta beside the message.
-        600,
-        Box::new(move |line| seq_after_run(line, &reader)),
-    );
+        line_bytes: 600,
+    };
     let sender = FaroSender {
         client,
         payloads,
-        tag,
+        tag: tag.clone(),
     };
-    drive::step(
-        settings,
-        "faro",
-        n,
-        rate,
-        sender,
-        &mut probe,
-        Duration::from_millis(100),
-    )
-    .await
+    logs::tagged_step(settings, "faro", n, rate, tagged, sender).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::seq_after_run;
     use telltale_faro::AlloyVersion;
 
     #[test]

@@ -319,6 +319,53 @@ pub(super) async fn step(
     .await
 }
 
+/// Where a step's items show in Loki once Alloy writes them (OTLP, Faro): the stream
+/// `{label="value"}`, each line carrying `telltale <tag> seq=<n>`.
+pub(super) struct Tagged<'a> {
+    pub(super) loki: &'a Target,
+    pub(super) label: (&'a str, &'a str),
+    pub(super) tag: &'a str,
+    /// About how long a line is, to size query pages.
+    pub(super) line_bytes: usize,
+}
+
+/// Runs one step of a signal that Alloy writes to Loki: `sender` sends, and the query
+/// `{label="value"} |= "<tag>"` reads back.
+pub(super) async fn tagged_step(
+    settings: &Settings,
+    signal: &str,
+    n: u32,
+    rate: f64,
+    tagged: Tagged<'_>,
+    sender: impl Sender,
+) -> Result<Step, BenchError> {
+    let endpoint = tagged.loki.endpoint.clone();
+    let query = Selector::new()
+        .eq(tagged.label.0, tagged.label.1)
+        .map_err(|e| setup_error(&endpoint, &e))?
+        .logs()
+        .contains(tagged.tag)
+        .to_string();
+    let reader = tagged.tag.to_owned();
+    let mut probe = LokiProbe::new(
+        tagged.loki,
+        query,
+        drive::items(settings, rate),
+        tagged.line_bytes,
+        Box::new(move |line| crate::scenario::seq_after_run(line, &reader)),
+    );
+    drive::step(
+        settings,
+        signal,
+        n,
+        rate,
+        sender,
+        &mut probe,
+        Duration::from_millis(100),
+    )
+    .await
+}
+
 fn setup_error(endpoint: &str, e: &telltale_loki::Error) -> BenchError {
     BenchError::Setup {
         endpoint: endpoint.into(),

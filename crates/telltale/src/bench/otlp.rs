@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
-use telltale_loki::Selector;
 use telltale_otlp::{Client, ErrorKind, RetryPolicy, RunTag, Synth};
 
-use super::drive::{self, Sender, Tally};
-use super::logs::{self, LokiProbe};
+use super::drive::{Sender, Tally};
+use super::logs::{self, Tagged};
 use super::report::Step;
 use super::{BenchError, Settings};
-use crate::scenario::{chain, seq_after_run, Context};
+use crate::scenario::{chain, Context};
 
 /// The `service.name` of every record, as in the scenario.
 const SERVICE: &str = "telltale";
@@ -52,18 +51,18 @@ impl Sender for OtlpSender {
     async fn send(&mut self, first: u64, count: u64, tally: &mut Tally) {
         debug_assert_eq!(self.synth.next_seq(), first, "records go out in sequence");
         let batch = self.synth.logs(count as usize);
-        // What Loki counts against its rate: the bodies, `telltale <tag> seq=<n>`.
-        let fixed = "telltale  seq=".len() + self.synth.tag().run().len();
-        tally.bytes += (first..first + count)
-            .map(|seq| (fixed + digits(seq)) as u64)
-            .sum::<u64>();
+        // What Loki counts against its rate: the bodies.
+        tally.bytes += body_bytes(self.synth.tag().run(), first, count);
         account(self.client.export(&batch).await, count, tally);
     }
 }
 
-/// Decimal digits of `n`.
-pub(super) fn digits(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+/// Bytes of the bodies `telltale <tag> seq=<n>` of items `first..first + count`.
+pub(super) fn body_bytes(tag: &str, first: u64, count: u64) -> u64 {
+    let fixed = "telltale  seq=".len() + tag.len();
+    (first..first + count)
+        .map(|seq| (fixed + seq.checked_ilog10().map_or(1, |d| d as usize + 1)) as u64)
+        .sum()
 }
 
 /// Records an export's answer: a refusal of the whole request, or a `partial_success` that
@@ -144,46 +143,25 @@ pub(super) async fn step(
         hint: "fix alloy.otlp_http_port or the stack's host".into(),
     })?;
     let tag = tag(&ctx.run_id, n);
-    let query = Selector::new()
-        .eq("service_name", SERVICE)
-        .map_err(|e| BenchError::Setup {
-            endpoint: target.loki.endpoint.clone(),
-            message: chain(&e),
-            hint: "a telltale bug".into(),
-        })?
-        .logs()
-        .contains(&tag)
-        .to_string();
-    let total = drive::items(settings, rate);
-    let reader = tag.clone();
-    let mut probe = LokiProbe::new(
-        &target.loki,
-        query,
-        total,
+    let tagged = Tagged {
+        loki: &target.loki,
+        label: ("service_name", SERVICE),
+        tag: &tag,
         // `otelcol.exporter.loki` wraps the body in JSON with the attributes: a few hundred
         // bytes a line.
-        400,
-        Box::new(move |line| seq_after_run(line, &reader)),
-    );
+        line_bytes: 400,
+    };
     let sender = OtlpSender {
         client,
         synth: Synth::new(RunTag::new(tag.as_str()), SERVICE),
     };
-    drive::step(
-        settings,
-        "otlp",
-        n,
-        rate,
-        sender,
-        &mut probe,
-        Duration::from_millis(100),
-    )
-    .await
+    logs::tagged_step(settings, "otlp", n, rate, tagged, sender).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::seq_after_run;
 
     #[test]
     fn step_tags_never_prefix_one_another_in_a_line() {
@@ -195,6 +173,13 @@ mod tests {
             seq_after_run(&format!(r#"{{"body":"telltale {a} seq=7"}}"#), &a),
             Some(7)
         );
+    }
+
+    #[test]
+    fn body_bytes_count_every_digit() {
+        let one = "telltale tt-1-s1 seq=0".len() as u64;
+        assert_eq!(body_bytes("tt-1-s1", 0, 1), one);
+        assert_eq!(body_bytes("tt-1-s1", 9, 2), one + one + 1);
     }
 
     #[test]
