@@ -268,9 +268,17 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "{} B lines over {} streams, {:.0} s per step{}",
-            self.settings.line_bytes,
-            self.settings.streams,
+            "{}{:.0} s per step{}",
+            // Only `logs` is shaped by --line-bytes and --streams; the other signals send
+            // what their scenarios send.
+            if self.signal == "logs" {
+                format!(
+                    "{} B lines over {} streams, ",
+                    self.settings.line_bytes, self.settings.streams
+                )
+            } else {
+                String::new()
+            },
             self.settings.step_secs,
             match &self.limits {
                 Some(l) => format!(
