@@ -613,6 +613,13 @@ impl Outcome {
                 }
             }
         };
+        // One line, so the table stays a table when a tool's message spans several.
+        let summary = summary
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         ScenarioReport {
             name: name.as_str().to_owned(),
             status,
