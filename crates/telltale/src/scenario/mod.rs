@@ -834,6 +834,12 @@ mod tests {
             (r.status, r.summary.as_str()),
             (Status::Unavailable, "refused")
         );
+        let r = Outcome::default().finish(
+            Name::Retention,
+            Duration::ZERO,
+            Err(Stop::unavailable("x", "first line\nsecond line\n", "y")),
+        );
+        assert_eq!(r.summary, "first line; second line");
     }
 
     #[test]
