@@ -17,6 +17,20 @@ pub fn skip(message: &str) {
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
+/// Runs a program to completion and returns its exit code (-1 when a signal ended it), stdout
+/// and stderr as text: how the CLI tests run the `telltale` binary.
+pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .expect("the program runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released for a child to take).
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")

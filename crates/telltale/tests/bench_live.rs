@@ -4,20 +4,11 @@
 //! No assertion here is about speed: figures live in `docs/bench.md`.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 fn telltale(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_telltale"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    telltale_testsupport::run(env!("CARGO_BIN_EXE_telltale"), args)
 }
 
 fn write_stack(dir: &Path, body: &str) -> String {

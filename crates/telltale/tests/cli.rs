@@ -2,18 +2,9 @@
 //! 2 could not run).
 
 use std::path::PathBuf;
-use std::process::Command;
 
 fn telltale(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_telltale"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    telltale_testsupport::run(env!("CARGO_BIN_EXE_telltale"), args)
 }
 
 fn fixture(path: &str) -> String {

@@ -4,20 +4,11 @@
 //! as a unit.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 fn telltale(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_telltale"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    telltale_testsupport::run(env!("CARGO_BIN_EXE_telltale"), args)
 }
 
 /// Runs one scenario with `--report json` and returns the exit code and that scenario's report.
