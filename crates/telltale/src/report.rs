@@ -191,17 +191,12 @@ pub struct Evidence(BTreeMap<String, serde_json::Value>);
 impl Evidence {
     /// Records `value` under `key`, replacing what was there.
     pub fn record(&mut self, key: &str, value: impl Serialize) {
-        let value = serde_json::to_value(value).unwrap_or_else(|e| {
-            serde_json::Value::String(format!("(evidence not serializable: {e})"))
-        });
-        self.0.insert(key.to_owned(), value);
+        self.0.insert(key.to_owned(), to_value(value));
     }
 
     /// Appends `value` to the list under `key`.
     pub fn push(&mut self, key: &str, value: impl Serialize) {
-        let value = serde_json::to_value(value).unwrap_or_else(|e| {
-            serde_json::Value::String(format!("(evidence not serializable: {e})"))
-        });
+        let value = to_value(value);
         match self
             .0
             .entry(key.to_owned())
@@ -216,6 +211,12 @@ impl Evidence {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Evidence is for humans: a value that cannot be JSON says so instead of failing the run.
+fn to_value(value: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value)
+        .unwrap_or_else(|e| serde_json::Value::String(format!("(evidence not serializable: {e})")))
 }
 
 /// One scenario's outcome.

@@ -138,7 +138,7 @@ impl GlitchTip {
     }
 }
 
-fn base_url(url: &Option<String>, host: &str, port: u16) -> String {
+pub(crate) fn base_url(url: &Option<String>, host: &str, port: u16) -> String {
     url.clone()
         .unwrap_or_else(|| format!("http://{}:{port}", bracket(host)))
 }

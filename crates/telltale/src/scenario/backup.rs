@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use telltale_http::{Auth, Method};
+use telltale_http::Method;
 
 use crate::stack::BackupPhase;
 
@@ -262,20 +262,12 @@ async fn restore_state(
 
 async fn current_state(ctx: &Context) -> Result<State, Stop> {
     let url = ctx.grafana_url();
-    let auth = match ctx.auth("grafana.auth", &ctx.stack.grafana.auth)? {
-        Some(auth) => auth,
-        None => match ctx.auth("grafana.admin_password", &ctx.stack.grafana.admin_password)? {
-            Some(Auth::Bearer(password)) => Auth::Basic {
-                username: ctx.stack.grafana.admin_user.clone(),
-                password,
-            },
-            Some(other) => other,
-            None => return Err(Stop::unavailable(
-                &url,
-                "no Grafana credential is configured, so dashboards and users cannot be recorded",
-                "set `[grafana] admin_password = { file = … }`",
-            )),
-        },
+    let Some(auth) = ctx.grafana_auth()? else {
+        return Err(Stop::unavailable(
+            &url,
+            "no Grafana credential is configured, so dashboards and users cannot be recorded",
+            "set `[grafana] admin_password = { file = … }`",
+        ));
     };
     let grafana = ctx.http(&url, Some(auth))?;
     let fetch = |path: &'static str, query: Vec<(&'static str, String)>| {

@@ -6,7 +6,7 @@
 //! `GET /api/users/lookup?loginOrEmail=` (server admin).
 
 use serde::Deserialize;
-use telltale_http::{Auth, Method};
+use telltale_http::Method;
 
 use super::{Context, Outcome, Stop};
 
@@ -57,22 +57,12 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
         );
     }
 
-    let auth = match ctx.auth("grafana.auth", &ctx.stack.grafana.auth)? {
-        Some(auth) => auth,
-        None => match ctx.auth("grafana.admin_password", &ctx.stack.grafana.admin_password)? {
-            Some(Auth::Bearer(password)) => Auth::Basic {
-                username: ctx.stack.grafana.admin_user.clone(),
-                password,
-            },
-            Some(other) => other,
-            None => {
-                return Err(Stop::unavailable(
-                    &url,
-                    "no Grafana credential is configured, so datasources and users cannot be checked",
-                    "set `[grafana] admin_password = { file = \"/run/secrets/grafana-admin\" }` or a service-account token in `[grafana] auth`",
-                ))
-            }
-        },
+    let Some(auth) = ctx.grafana_auth()? else {
+        return Err(Stop::unavailable(
+            &url,
+            "no Grafana credential is configured, so datasources and users cannot be checked",
+            "set `[grafana] admin_password = { file = \"/run/secrets/grafana-admin\" }` or a service-account token in `[grafana] auth`",
+        ));
     };
     let admin = ctx.http(&url, Some(auth))?;
 

@@ -184,6 +184,23 @@ impl Context {
         }))
     }
 
+    /// The credential for Grafana's API: `grafana.auth` when set, else the admin user with
+    /// `grafana.admin_password` as basic auth; `None` when neither is configured.
+    pub fn grafana_auth(&self) -> Result<Option<Auth>, Stop> {
+        if let Some(auth) = self.auth("grafana.auth", &self.stack.grafana.auth)? {
+            return Ok(Some(auth));
+        }
+        Ok(
+            match self.auth("grafana.admin_password", &self.stack.grafana.admin_password)? {
+                Some(Auth::Bearer(password)) => Some(Auth::Basic {
+                    username: self.stack.grafana.admin_user.clone(),
+                    password,
+                }),
+                other => other,
+            },
+        )
+    }
+
     /// Loki's base URL.
     pub fn loki_url(&self) -> String {
         self.stack.loki.base_url(&self.stack.host)
@@ -206,12 +223,7 @@ impl Context {
 
     /// Alloy's URL on `port`.
     pub fn alloy_url(&self, port: u16) -> String {
-        let host = &self.stack.host;
-        if host.contains(':') && !host.starts_with('[') {
-            format!("http://[{host}]:{port}")
-        } else {
-            format!("http://{host}:{port}")
-        }
+        crate::stack::base_url(&None, &self.stack.host, port)
     }
 
     /// A Loki client for the stack.
