@@ -37,6 +37,12 @@ pub enum Verdict {
         /// Send to first sighting.
         latency: Duration,
     },
+    /// Seen only outside the place it was expected (another stream, other labels): it arrived,
+    /// but a query for the promised labels does not find it.
+    Misrouted {
+        /// Send to first sighting.
+        latency: Duration,
+    },
     /// Never seen.
     Missing,
 }
@@ -56,6 +62,8 @@ pub struct Ledger {
     sent: BTreeMap<u64, Duration>,
     sightings: Vec<Sighting>,
     unexpected: BTreeSet<u64>,
+    /// Items seen only outside the expected place: first sighting and where (e.g. the labels).
+    misrouted: BTreeMap<u64, (Duration, String)>,
     late_after: Option<Duration>,
 }
 
@@ -86,6 +94,19 @@ impl Ledger {
         }
     }
 
+    /// Records that item `seq` was seen at `seen_at`, but outside the place it was expected
+    /// (`place` says where, e.g. the labels it carried). It counts as misrouted unless a
+    /// sighting in the expected place exists too; sightings of items never sent are ignored.
+    pub fn observe_misrouted(&mut self, seq: u64, seen_at: Duration, place: impl Into<String>) {
+        if self.sent.contains_key(&seq) {
+            let place = place.into();
+            self.misrouted
+                .entry(seq)
+                .and_modify(|(at, _)| *at = (*at).min(seen_at))
+                .or_insert((seen_at, place));
+        }
+    }
+
     /// Judges every item sent.
     pub fn verdicts(&self) -> BTreeMap<u64, Verdict> {
         let mut first_seen: BTreeMap<u64, Duration> = BTreeMap::new();
@@ -105,7 +126,12 @@ impl Ledger {
             .iter()
             .map(|(&seq, &sent_at)| {
                 let verdict = match first_seen.get(&seq) {
-                    None => Verdict::Missing,
+                    None => match self.misrouted.get(&seq) {
+                        Some(&(seen, _)) => Verdict::Misrouted {
+                            latency: seen.saturating_sub(sent_at),
+                        },
+                        None => Verdict::Missing,
+                    },
                     Some(&seen) => {
                         let latency = seen.saturating_sub(sent_at);
                         let n = copies[&seq];
@@ -152,6 +178,15 @@ impl Ledger {
                 Verdict::OutOfOrder { latency } => {
                     summary.out_of_order += 1;
                     latencies.push(latency);
+                }
+                Verdict::Misrouted { latency } => {
+                    summary.misrouted += 1;
+                    latencies.push(latency);
+                    let place = &self.misrouted[seq].1;
+                    match summary.misrouted_to.iter_mut().find(|(p, _)| p == place) {
+                        Some((_, n)) => *n += 1,
+                        None => summary.misrouted_to.push((place.clone(), 1)),
+                    }
                 }
                 Verdict::Missing => {
                     summary.missing += 1;
@@ -211,10 +246,14 @@ pub struct Summary {
     pub duplicated: u64,
     /// Seen out of order.
     pub out_of_order: u64,
+    /// Seen only outside the expected place.
+    pub misrouted: u64,
     /// Never seen.
     pub missing: u64,
     /// Sightings of sequence numbers never sent.
     pub unexpected: u64,
+    /// Where misrouted items were found, and how many at each place.
+    pub misrouted_to: Vec<(String, u64)>,
     /// Latency of the items seen.
     pub latency: Percentiles,
     /// Missing sequence numbers as inclusive ranges, e.g. `[(3, 3), (10, 14)]`.
@@ -230,7 +269,13 @@ impl Summary {
 
     /// Whether every item sent is in exactly one bucket.
     pub fn is_balanced(&self) -> bool {
-        self.delivered + self.late + self.duplicated + self.out_of_order + self.missing == self.sent
+        self.delivered
+            + self.late
+            + self.duplicated
+            + self.out_of_order
+            + self.misrouted
+            + self.missing
+            == self.sent
     }
 }
 
@@ -334,6 +379,30 @@ mod tests {
             (1, 1, 1, 1, 1)
         );
         assert_eq!(s.missing_ranges, vec![(2, 2)]);
+        assert!(s.is_balanced() && !s.is_clean());
+    }
+
+    #[test]
+    fn an_item_found_only_elsewhere_is_misrouted_not_missing() {
+        let mut l = ledger(4);
+        l.observe(seen(&[0, 1], 100));
+        // 1 also turned up elsewhere: it was delivered, the extra copy is not a misroute.
+        l.observe_misrouted(1, ms(120), "{job=\"x\"}");
+        l.observe_misrouted(2, ms(150), "{job=\"x\"}");
+        l.observe_misrouted(3, ms(160), "{service_name=\"y\"}");
+        l.observe_misrouted(99, ms(160), "{job=\"x\"}");
+        let v = l.verdicts();
+        assert!(matches!(v[&1], Verdict::Delivered { .. }));
+        assert!(matches!(v[&2], Verdict::Misrouted { .. }));
+        let s = l.summary();
+        assert_eq!((s.delivered, s.misrouted, s.missing), (2, 2, 0));
+        assert_eq!(
+            s.misrouted_to,
+            vec![
+                ("{job=\"x\"}".to_owned(), 1),
+                ("{service_name=\"y\"}".to_owned(), 1)
+            ]
+        );
         assert!(s.is_balanced() && !s.is_clean());
     }
 

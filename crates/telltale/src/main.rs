@@ -302,6 +302,9 @@ pub(crate) async fn check(
     options: telltale::scenario::Options,
 ) -> Result<u8> {
     use telltale::scenario::{self, Context, Name};
+    if let Err(why) = options.validate() {
+        anyhow::bail!("{why}");
+    }
     let stack = telltale::stack::Stack::from_file(stack_path).context(
         "the stack description is unusable (see docs/report.md and crates/telltale/src/stack.rs)",
     )?;

@@ -15,7 +15,7 @@ use crate::accounting::Summary;
 /// The schema name in every report.
 pub const SCHEMA: &str = "telltale-check-report";
 /// The schema version; bumped when a field is renamed or removed.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// How a scenario ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -82,14 +82,33 @@ pub struct Delivery {
     pub duplicated: u64,
     /// Seen before an item sent earlier.
     pub out_of_order: u64,
-    /// Never seen.
+    /// Arrived, but only outside the place it was expected (other labels, another stream):
+    /// the query the stack promises does not find it.
+    pub misrouted: u64,
+    /// Never seen, anywhere the read-back looked.
     pub missing: u64,
     /// Sightings of sequence numbers never sent.
     pub unexpected: u64,
+    /// Whether a second copy of an item could have been seen. When `false` (a store that
+    /// folds copies together, such as Prometheus samples), `delivered` means "visible", not
+    /// "exactly once".
+    pub duplicates_observable: bool,
+    /// Where misrouted items were found (e.g. the labels they carried), with their counts.
+    pub misrouted_to: Vec<Misroute>,
     /// Send to first sight, in milliseconds.
     pub latency_ms: LatencyMs,
     /// Missing sequence numbers as inclusive ranges.
     pub missing_ranges: Vec<(u64, u64)>,
+}
+
+/// Where some misrouted items were found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Misroute {
+    /// The place, e.g. `{job="otlp", service_name="pwa"}`, or the difference from the
+    /// expected labels.
+    pub found: String,
+    /// Items found there.
+    pub items: u64,
 }
 
 /// Latency percentiles in milliseconds.
@@ -120,8 +139,18 @@ impl Delivery {
             late: s.late,
             duplicated: s.duplicated,
             out_of_order: s.out_of_order,
+            misrouted: s.misrouted,
             missing: s.missing,
             unexpected: s.unexpected,
+            duplicates_observable: true,
+            misrouted_to: s
+                .misrouted_to
+                .iter()
+                .map(|(found, items)| Misroute {
+                    found: found.clone(),
+                    items: *items,
+                })
+                .collect(),
             latency_ms: LatencyMs {
                 p50: millis(s.latency.p50),
                 p95: millis(s.latency.p95),
@@ -132,18 +161,31 @@ impl Delivery {
         }
     }
 
-    /// Every item delivered exactly once, in order, in time, and nothing unexpected.
+    /// Marks a read-back that cannot tell one copy from two: `delivered` then means "visible".
+    pub fn duplicates_unobservable(mut self) -> Delivery {
+        self.duplicates_observable = false;
+        self
+    }
+
+    /// Something was sent, every item was delivered (exactly once where copies are
+    /// observable), in order, in time, and nothing unexpected showed up.
     pub fn is_clean(&self) -> bool {
-        self.delivered == self.sent && self.unexpected == 0
+        self.sent > 0 && self.delivered == self.sent && self.unexpected == 0
     }
 
     /// One line: `20 sent: 18 delivered, 2 missing (7-8)`.
     pub fn describe(&self) -> String {
-        let mut parts = vec![format!("{} delivered", self.delivered)];
+        let word = if self.duplicates_observable {
+            "delivered"
+        } else {
+            "visible"
+        };
+        let mut parts = vec![format!("{} {word}", self.delivered)];
         for (n, word) in [
             (self.late, "late"),
             (self.duplicated, "duplicated"),
             (self.out_of_order, "out of order"),
+            (self.misrouted, "misrouted"),
             (self.missing, "missing"),
             (self.unexpected, "unexpected"),
         ] {
@@ -171,6 +213,15 @@ impl Delivery {
                 ""
             };
             let _ = write!(line, " (missing {}{more})", ranges.join(", "));
+        }
+        if !self.misrouted_to.is_empty() {
+            let places: Vec<String> = self
+                .misrouted_to
+                .iter()
+                .take(3)
+                .map(|m| format!("{} under {}", m.items, m.found))
+                .collect();
+            let _ = write!(line, " (misrouted: {})", places.join(", "));
         }
         if self.sent > self.missing {
             let _ = write!(
@@ -582,8 +633,11 @@ mod tests {
             late: 0,
             duplicated: 1,
             out_of_order: 0,
+            misrouted: 0,
             missing: 2,
             unexpected: 0,
+            duplicates_observable: true,
+            misrouted_to: Vec::new(),
             latency_ms: LatencyMs {
                 p50: 10.0,
                 p95: 20.0,

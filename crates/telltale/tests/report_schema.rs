@@ -1,5 +1,5 @@
 //! The `check` report's JSON is a contract with the NixOS testScripts: a report built from fixed
-//! inputs must serialize exactly to `fixtures/report/check-v1.json`, and the example in
+//! inputs must serialize exactly to `fixtures/report/check-v2.json`, and the example in
 //! `docs/report.md` must have the same shape. Set `UPDATE_SNAPSHOTS=1` to rewrite the snapshot
 //! after a deliberate change (and bump `report::VERSION` when a field is renamed or removed).
 
@@ -21,10 +21,19 @@ fn sample() -> Report {
     for seq in 0..20 {
         ledger.sent(seq, Duration::from_millis(100 * seq));
     }
-    ledger.observe((0..20).filter(|s| *s != 7 && *s != 8).map(|seq| Sighting {
-        seq,
-        seen_at: Duration::from_millis(100 * seq + 800),
-    }));
+    ledger.observe(
+        (0..20)
+            .filter(|s| ![7, 8, 12].contains(s))
+            .map(|seq| Sighting {
+                seq,
+                seen_at: Duration::from_millis(100 * seq + 800),
+            }),
+    );
+    ledger.observe_misrouted(
+        12,
+        Duration::from_millis(2100),
+        "{app=\"be-pwa\", service_unit=\"other.service\"}",
+    );
     let mut evidence = Evidence::default();
     evidence.push(
         "queries",
@@ -33,7 +42,9 @@ fn sample() -> Report {
     let failed = ScenarioReport {
         name: "journald-to-loki".into(),
         status: Status::Failed,
-        summary: "podman-be-pwa.service: 2 of 20 lines missing".into(),
+        summary:
+            "journald podman-be-pwa.service: 20 sent: 17 delivered, 1 misrouted, 2 missing (missing 7-8)"
+                .into(),
         duration_ms: 4210.0,
         checks: vec![Check {
             name: "podman-be-pwa.service lines delivered".into(),
@@ -102,7 +113,7 @@ fn shape(value: &serde_json::Value, path: String, out: &mut BTreeSet<String>) {
 #[test]
 fn the_report_matches_its_snapshot() {
     let json = sample().to_json();
-    let path = root().join("fixtures/report/check-v1.json");
+    let path = root().join("fixtures/report/check-v2.json");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, format!("{json}\n")).unwrap();
@@ -115,13 +126,20 @@ fn the_report_matches_its_snapshot() {
     );
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["schema"], "telltale-check-report");
-    assert_eq!(value["version"], 1);
+    assert_eq!(value["version"], 2);
     assert_eq!(value["exit_code"], 1);
     let d = &value["scenarios"][0]["delivery"][0];
-    let buckets: u64 = ["delivered", "late", "duplicated", "out_of_order", "missing"]
-        .iter()
-        .map(|k| d[k].as_u64().unwrap())
-        .sum();
+    let buckets: u64 = [
+        "delivered",
+        "late",
+        "duplicated",
+        "out_of_order",
+        "misrouted",
+        "missing",
+    ]
+    .iter()
+    .map(|k| d[k].as_u64().unwrap())
+    .sum();
     assert_eq!(
         buckets,
         d["sent"].as_u64().unwrap(),

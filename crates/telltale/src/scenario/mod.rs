@@ -131,6 +131,23 @@ pub struct Options {
     pub progress: bool,
 }
 
+impl Options {
+    /// Refuses knobs that would make a check vacuous: nothing sent, no time to look.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.items == 0 {
+            return Err(
+                "--items must be at least 1: with nothing sent, delivery proves nothing".into(),
+            );
+        }
+        if self.deadline < Duration::from_secs(1) {
+            return Err(
+                "--deadline must be at least 1 second: with no time to read back, every item would be missing".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -529,6 +546,17 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 }
 
 /// What a scenario found, built up as it runs.
+///
+/// The verdict rule lives in [`Outcome::finish`], and only there:
+/// - any failed check or unclean delivery makes the scenario `failed`, whatever else was
+///   unavailable (the [`Stop`]'s problem is kept beside it);
+/// - otherwise a [`Stop`] decides (`unavailable`, `error`);
+/// - otherwise `passed` needs evidence from the stack: at least one check or one delivery
+///   that sent something, every delivery with something sent, and every check declared with
+///   [`Outcome::requires`] recorded. Anything less is `error`, naming what is missing.
+///
+/// What a scenario knows without asking the stack (its own counts, an HTTP 2xx on the way to
+/// the real check) belongs in [`Outcome::evidence`], never in a check.
 #[derive(Debug, Default)]
 pub struct Outcome {
     checks: Vec<Check>,
@@ -536,10 +564,11 @@ pub struct Outcome {
     /// What was sent and seen.
     pub evidence: Evidence,
     summary: Option<String>,
+    required: Vec<String>,
 }
 
 impl Outcome {
-    /// Records an assertion and returns whether it held.
+    /// Records an assertion about what the stack answered, and returns whether it held.
     pub fn check(
         &mut self,
         name: impl Into<String>,
@@ -567,6 +596,13 @@ impl Outcome {
         self.check(name, passed, expected, actual)
     }
 
+    /// Declares checks the scenario exists for: it cannot pass unless a check named `name`,
+    /// or starting with `name` and a space or colon, was recorded. Call it before the work,
+    /// so an early `return Ok(())` cannot skip a guard silently.
+    pub fn requires(&mut self, names: &[&str]) {
+        self.required.extend(names.iter().map(|n| (*n).to_owned()));
+    }
+
     /// Records one signal's delivery accounting; it passes only when clean.
     pub fn delivery(&mut self, delivery: Delivery) {
         self.delivery.push(delivery);
@@ -579,52 +615,113 @@ impl Outcome {
 
     /// Whether any check or delivery failed so far.
     pub fn has_failures(&self) -> bool {
-        self.checks.iter().any(|c| !c.passed) || self.delivery.iter().any(|d| !d.is_clean())
+        self.checks.iter().any(|c| !c.passed)
+            || self.delivery.iter().any(|d| d.sent > 0 && !d.is_clean())
     }
 
-    /// The report, given how the scenario ended.
+    /// The required checks no recorded check answers.
+    fn unmet(&self) -> Vec<&str> {
+        self.required
+            .iter()
+            .filter(|r| {
+                !self.checks.iter().any(|c| {
+                    c.name == **r
+                        || c.name
+                            .strip_prefix(r.as_str())
+                            .is_some_and(|rest| rest.starts_with([' ', ':']))
+                })
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The report, given how the scenario ended. See [`Outcome`] for the rule.
     pub fn finish(self, name: Name, duration: Duration, end: Result<(), Stop>) -> ScenarioReport {
         let failures: Vec<&Check> = self.checks.iter().filter(|c| !c.passed).collect();
-        let unclean: Vec<&Delivery> = self.delivery.iter().filter(|d| !d.is_clean()).collect();
-        let (status, problem) = match end {
-            Err(stop) => (stop.status, Some(stop.problem)),
-            Ok(()) if !failures.is_empty() || !unclean.is_empty() => (Status::Failed, None),
-            // A scenario that asserted nothing proved nothing.
-            Ok(()) if self.checks.is_empty() && self.delivery.is_empty() => (
-                Status::Error,
-                Some(Problem {
-                    endpoint: String::new(),
-                    message: "the scenario made no assertion".into(),
-                    hint: "this is a telltale bug; please report it with the JSON report".into(),
-                }),
-            ),
-            Ok(()) => (Status::Passed, None),
+        let unclean: Vec<&Delivery> = self
+            .delivery
+            .iter()
+            .filter(|d| d.sent > 0 && !d.is_clean())
+            .collect();
+        let nothing_sent: Vec<&Delivery> = self.delivery.iter().filter(|d| d.sent == 0).collect();
+        let unmet = self.unmet();
+        let proven = self.checks.len() + self.delivery.iter().filter(|d| d.sent > 0).count();
+        let harness_problem = |message: String, hint: &str| Problem {
+            endpoint: String::new(),
+            message,
+            hint: hint.to_owned(),
         };
-        let summary = match (&self.summary, &problem) {
-            (_, Some(p)) if status != Status::Passed => p.message.clone(),
-            (Some(s), _) => s.clone(),
-            (None, _) if !failures.is_empty() => failures
+        let (status, problem) = if !failures.is_empty() || !unclean.is_empty() {
+            // A wrong answer from the stack is never hidden behind a part that did not answer.
+            (Status::Failed, end.err().map(|stop| stop.problem))
+        } else if let Err(stop) = end {
+            (stop.status, Some(stop.problem))
+        } else if proven == 0 {
+            // A scenario that asserted nothing proved nothing.
+            (
+                Status::Error,
+                Some(harness_problem(
+                    "the scenario made no assertion".into(),
+                    "this is a telltale bug; please report it with the JSON report",
+                )),
+            )
+        } else if !nothing_sent.is_empty() {
+            let signals: Vec<&str> = nothing_sent.iter().map(|d| d.signal.as_str()).collect();
+            (
+                Status::Error,
+                Some(harness_problem(
+                    format!("nothing was sent for {}", signals.join(", ")),
+                    "send at least one item per signal (`--items` of 1 or more)",
+                )),
+            )
+        } else if !unmet.is_empty() {
+            (
+                Status::Error,
+                Some(harness_problem(
+                    format!("checks never ran: {}", unmet.join(", ")),
+                    "this is a telltale bug; please report it with the JSON report",
+                )),
+            )
+        } else {
+            (Status::Passed, None)
+        };
+        let mut summary = match (&self.summary, &problem) {
+            (_, Some(p)) if status != Status::Passed && status != Status::Failed => {
+                p.message.clone()
+            }
+            (Some(s), _) if status == Status::Passed => s.clone(),
+            (_, _) if !failures.is_empty() => failures
                 .iter()
                 .map(|c| format!("{}: expected {}, found {}", c.name, c.expected, c.actual))
                 .collect::<Vec<_>>()
                 .join("; "),
-            (None, _) if !unclean.is_empty() => unclean
+            (_, _) if !unclean.is_empty() => unclean
                 .iter()
                 .map(|d| format!("{}: {}", d.signal, d.describe()))
                 .collect::<Vec<_>>()
                 .join("; "),
+            (Some(s), _) => s.clone(),
             (None, _) => {
                 let items: u64 = self.delivery.iter().map(|d| d.sent).sum();
-                if items > 0 {
-                    format!(
+                let all_observable = self.delivery.iter().all(|d| d.duplicates_observable);
+                match (items, all_observable) {
+                    (0, _) => format!("{} checks passed", self.checks.len()),
+                    (_, true) => format!(
                         "{} checks passed; {items} items delivered exactly once",
                         self.checks.len()
-                    )
-                } else {
-                    format!("{} checks passed", self.checks.len())
+                    ),
+                    (_, false) => format!(
+                        "{} checks passed; {items} items visible (copies cannot be counted on every path)",
+                        self.checks.len()
+                    ),
                 }
             }
         };
+        if status == Status::Failed {
+            if let Some(p) = &problem {
+                summary = format!("{summary}; also: {}", p.message);
+            }
+        }
         // One line, so the table stays a table when a tool's message spans several.
         let summary = summary
             .lines()
@@ -852,6 +949,101 @@ mod tests {
             Err(Stop::unavailable("x", "first line\nsecond line\n", "y")),
         );
         assert_eq!(r.summary, "first line; second line");
+    }
+
+    fn delivery(sent: u64, delivered: u64) -> Delivery {
+        let mut l = crate::accounting::Ledger::new(None);
+        for seq in 0..sent {
+            l.sent(seq, Duration::ZERO);
+        }
+        l.observe((0..delivered).map(|seq| crate::accounting::Sighting {
+            seq,
+            seen_at: Duration::from_millis(5),
+        }));
+        Delivery::from_summary("sig", &l.summary())
+    }
+
+    #[test]
+    fn a_failed_check_fails_the_scenario_even_when_another_part_was_unavailable() {
+        let mut out = Outcome::default();
+        out.expect_eq("loki retention", "7d", "30d");
+        let r = out.finish(
+            Name::Retention,
+            Duration::ZERO,
+            Err(Stop::unavailable("glitchtip", "no answer", "start it")),
+        );
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.problem.as_ref().unwrap().message, "no answer");
+        assert_eq!(
+            r.summary,
+            "loki retention: expected 7d, found 30d; also: no answer"
+        );
+        // An unclean delivery fails too.
+        let mut out = Outcome::default();
+        out.delivery(delivery(3, 2));
+        let r = out.finish(
+            Name::JournaldToLoki,
+            Duration::ZERO,
+            Err(Stop::unavailable("x", "y", "z")),
+        );
+        assert_eq!(r.status, Status::Failed);
+    }
+
+    #[test]
+    fn nothing_sent_or_a_skipped_guard_is_never_a_pass() {
+        let mut out = Outcome::default();
+        out.delivery(delivery(0, 0));
+        let r = out.finish(Name::JournaldToLoki, Duration::ZERO, Ok(()));
+        assert_eq!(r.status, Status::Error, "{r:?}");
+
+        let mut out = Outcome::default();
+        out.check("a", true, 1, 1);
+        out.delivery(delivery(0, 0));
+        let r = out.finish(Name::JournaldToLoki, Duration::ZERO, Ok(()));
+        assert_eq!(r.status, Status::Error);
+        assert!(
+            r.summary.contains("nothing was sent for sig"),
+            "{}",
+            r.summary
+        );
+
+        let mut out = Outcome::default();
+        out.requires(&["loki retention", "prometheus retention"]);
+        out.check("loki retention period", true, "30d", "30d");
+        out.check("prometheus retentionist", true, 1, 1);
+        let r = out.finish(Name::Retention, Duration::ZERO, Ok(()));
+        assert_eq!(r.status, Status::Error);
+        assert_eq!(r.summary, "checks never ran: prometheus retention");
+
+        let mut out = Outcome::default();
+        out.requires(&["loki retention", "prometheus retention"]);
+        out.check("loki retention: period", true, "30d", "30d");
+        out.check("prometheus retention", true, 1, 1);
+        out.delivery(delivery(2, 2));
+        let r = out.finish(Name::Retention, Duration::ZERO, Ok(()));
+        assert_eq!(r.status, Status::Passed, "{r:?}");
+        assert_eq!(r.summary, "2 checks passed; 2 items delivered exactly once");
+    }
+
+    #[test]
+    fn a_store_that_folds_copies_is_reported_visible_not_exactly_once() {
+        let mut out = Outcome::default();
+        out.delivery(delivery(2, 2).duplicates_unobservable());
+        let r = out.finish(Name::OtlpMetricsToPrometheus, Duration::ZERO, Ok(()));
+        assert_eq!(r.status, Status::Passed);
+        assert!(r.summary.contains("2 items visible"), "{}", r.summary);
+        assert!(!r.summary.contains("exactly once"));
+    }
+
+    #[test]
+    fn vacuous_options_are_refused() {
+        let mut o = Options::default();
+        assert!(o.validate().is_ok());
+        o.items = 0;
+        assert!(o.validate().unwrap_err().contains("--items"));
+        o.items = 1;
+        o.deadline = Duration::ZERO;
+        assert!(o.validate().unwrap_err().contains("--deadline"));
     }
 
     #[test]
