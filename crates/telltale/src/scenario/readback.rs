@@ -261,46 +261,31 @@ async fn wide_search(
     already: &[LokiSeen],
     seq_of: &impl Fn(&str) -> Option<u64>,
 ) -> Result<Wide, Stop> {
-    // What the last poll returned is neither found again in place nor counted twice.
-    let mut accounted: BTreeSet<u64> = already
-        .iter()
-        .filter_map(|e| seq_of(&e.entry.line))
-        .collect();
-    let already: BTreeSet<Key> = already.iter().map(key).collect();
     let start = want.start();
     let names = loki
         .labels(start, Timestamp::now().plus(CLOCK_SKEW), None)
         .await
         .map_err(|e| Stop::from_error(loki.base_url(), &e))?;
     let (order, left_out) = wide_order(names, want.labels);
-    let mut seen_keys = already;
-    let mut in_place = Vec::new();
-    let mut elsewhere = Vec::new();
+    let mut search = Search::new(want.labels, already, seq_of);
     let mut queries = Vec::new();
     for name in &order {
-        if accounted.len() as u64 >= want.items {
+        if search.done(want.items) {
             break;
         }
         let query = wide_query(name, want.run)?;
         let streams = read(loki, &query, start).await?;
         queries.push(query);
-        let entries = sightings(streams, first, ctx.elapsed());
-        let (here, there) = sort_out(entries, want.labels, &mut seen_keys);
-        accounted.extend(
-            here.iter()
-                .chain(there.iter().map(|m| &m.seen))
-                .filter_map(|e| seq_of(&e.entry.line)),
-        );
-        in_place.extend(here);
-        elsewhere.extend(there);
+        search.take(sightings(streams, first, ctx.elapsed()), seq_of);
     }
-    let streams: BTreeSet<String> = elsewhere
+    let streams: BTreeSet<String> = search
+        .elsewhere
         .iter()
         .map(|m| m.seen.labels.to_string())
         .collect();
     Ok(Wide {
-        in_place,
-        elsewhere,
+        in_place: search.in_place,
+        elsewhere: search.elsewhere,
         evidence: json!({
             "why": "items were missing under the promised labels at the deadline",
             "label_names_in_window": order.len() + left_out,
@@ -309,6 +294,55 @@ async fn wide_search(
             "streams_found_elsewhere": streams,
         }),
     })
+}
+
+/// One wide search's findings, query by query.
+struct Search<'p> {
+    promised: &'p LabelSet,
+    /// Items found anywhere so far.
+    accounted: BTreeSet<u64>,
+    /// Entries already taken, by identity.
+    seen: BTreeSet<Key>,
+    in_place: Vec<LokiSeen>,
+    elsewhere: Vec<Misplaced>,
+}
+
+impl<'p> Search<'p> {
+    /// A search for what the last poll under the promised labels (`already`) did not find:
+    /// those entries are neither found again in place nor counted twice.
+    fn new(
+        promised: &'p LabelSet,
+        already: &[LokiSeen],
+        seq_of: &impl Fn(&str) -> Option<u64>,
+    ) -> Search<'p> {
+        Search {
+            promised,
+            accounted: already
+                .iter()
+                .filter_map(|e| seq_of(&e.entry.line))
+                .collect(),
+            seen: already.iter().map(key).collect(),
+            in_place: Vec::new(),
+            elsewhere: Vec::new(),
+        }
+    }
+
+    /// Whether all `items` are accounted for, so no further query can tell more.
+    fn done(&self, items: u64) -> bool {
+        self.accounted.len() as u64 >= items
+    }
+
+    /// Takes the entries one wide query returned.
+    fn take(&mut self, entries: Vec<LokiSeen>, seq_of: &impl Fn(&str) -> Option<u64>) {
+        let (here, there) = sort_out(entries, self.promised, &mut self.seen);
+        self.accounted.extend(
+            here.iter()
+                .chain(there.iter().map(|m| &m.seen))
+                .filter_map(|e| seq_of(&e.entry.line)),
+        );
+        self.in_place.extend(here);
+        self.elsewhere.extend(there);
+    }
 }
 
 /// The label names to search, promised ones first, then `service_name` and `job` (where
@@ -618,6 +652,87 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> LabelSet {
         LabelSet::new(pairs.iter().copied()).unwrap()
+    }
+
+    /// Loki 3.7.6's own answers (`fixtures/loki/record-wide-search.sh`): items 0-2 under the
+    /// promised labels, 3 and 4 under `{exporter="OTLP"}`, a copy of 1 under
+    /// `{job="otlp-gateway"}`, 5 never written. The search runs over the recorded answers as it
+    /// runs over live ones.
+    #[test]
+    fn recorded_loki_answers_tell_misrouted_items_from_missing_ones() {
+        use crate::accounting::{Ledger, Sighting};
+        use telltale_loki::{decode_query_response, QueryResult};
+
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/loki/3.7.6/wide-search");
+        let read = |name: &str| {
+            std::fs::read(dir.join(format!("{name}.body")))
+                .unwrap_or_else(|e| panic!("{name}: {e} (the recording covers every label name)"))
+        };
+        let run = std::fs::read_to_string(dir.join("run")).unwrap();
+        let run = run.trim();
+        let seq_of = |line: &str| super::super::seq_after_run(line, run);
+        let streams = |name: &str| match decode_query_response(&read(name)).unwrap().result {
+            QueryResult::Streams(s) => s,
+            other => panic!("{name}: {other:?}"),
+        };
+        let promised = labels(&[("service_name", "telltale")]);
+        let mut first = HashMap::new();
+        let already = sightings(streams("promised"), &mut first, Duration::from_millis(100));
+        assert_eq!(already.len(), 3);
+
+        let labels_answer: serde_json::Value = serde_json::from_slice(&read("labels")).unwrap();
+        let names: Vec<String> = labels_answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect();
+        let (order, left_out) = wide_order(names, &promised);
+        assert_eq!((order[0].as_str(), left_out), ("service_name", 0));
+        let mut search = Search::new(&promised, &already, &seq_of);
+        for name in &order {
+            if search.done(6) {
+                break;
+            }
+            let found = sightings(
+                streams(&format!("wide-{name}")),
+                &mut first,
+                Duration::from_millis(200),
+            );
+            search.take(found, &seq_of);
+        }
+        assert!(search.in_place.is_empty(), "nothing new in place");
+
+        let mut ledger = Ledger::new(None);
+        for seq in 0..6 {
+            ledger.sent(seq, Duration::ZERO);
+        }
+        ledger.observe(already.iter().map(|e| Sighting {
+            seq: seq_of(&e.entry.line).unwrap(),
+            seen_at: e.first_seen,
+        }));
+        for m in &search.elsewhere {
+            ledger.observe_misrouted(seq_of(&m.seen.entry.line).unwrap(), m.seen.first_seen, &m.place);
+        }
+        let s = ledger.summary();
+        assert_eq!((s.delivered, s.misrouted, s.missing), (3, 2, 1), "{s:?}");
+        assert_eq!(
+            s.misrouted_to,
+            vec![(
+                r#"service_name="unknown_service" instead of "telltale"; extra exporter="OTLP""#
+                    .to_owned(),
+                2
+            )]
+        );
+        assert_eq!(s.missing_ranges, vec![(5, 5)]);
+
+        // The rule the search is built around: a matcher that matches "" selects nothing.
+        let status = std::fs::read_to_string(dir.join("empty-compatible.status")).unwrap();
+        assert_eq!(status.trim(), "400");
+        assert!(String::from_utf8(read("empty-compatible"))
+            .unwrap()
+            .contains("empty-compatible value"));
     }
 
     #[test]
