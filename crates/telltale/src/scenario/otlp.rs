@@ -376,6 +376,35 @@ async fn metrics_via(
             .iter()
             .map(|(&seq, &seen_at)| Sighting { seq, seen_at }),
     );
+    // Series the promised query missed may be stored under other label or metric names (a
+    // translation that keeps `telltale.run`): look once by the probe's name in any spelling.
+    let mut elsewhere = 0;
+    if (series.len() as u64) < total {
+        let wide = wide_metrics_query();
+        let answer = prom
+            .query(
+                &wide,
+                Some(std::time::SystemTime::now() + super::readback::CLOCK_SKEW),
+                &QueryOptions::default(),
+            )
+            .await
+            .map_err(|e| Stop::from_error(&url, &e))?;
+        let now = ctx.elapsed();
+        if let QueryData::Matrix(found) = &answer.data {
+            for s in found {
+                if let Some((seq, place)) = metric_place(&s.metric, run, &expected) {
+                    if !series.contains_key(&seq) {
+                        ledger.observe_misrouted(seq, now, place);
+                        elsewhere += 1;
+                    }
+                }
+            }
+        }
+        out.evidence.push(
+            "queries",
+            json!({"endpoint": url, "query": wide, "why": "series were missing under the promised names and labels"}),
+        );
+    }
     let mut wrong = Vec::new();
     for (seq, (labels, value)) in &series {
         match expected.get(seq) {
@@ -388,19 +417,23 @@ async fn metrics_via(
             None => wrong.push(format!("seq {seq}: never sent")),
         }
     }
-    out.check(
-        "metric names (OTLP → Prometheus translation) and values",
-        wrong.is_empty(),
-        format!("{GAUGE}{{telltale_seq=\"n\"}} = n; {counter_name} = 7"),
-        if wrong.is_empty() {
-            format!("{} series, all as sent", series.len())
-        } else {
-            wrong.join("; ")
-        },
-    );
+    // With no series found there is nothing to judge: the delivery says what happened.
+    if !series.is_empty() {
+        out.check(
+            "metric names (OTLP → Prometheus translation) and values",
+            wrong.is_empty(),
+            format!("{GAUGE}{{telltale_seq=\"n\"}} = n; {counter_name} = 7"),
+            if wrong.is_empty() {
+                format!("{} series, all as sent", series.len())
+            } else {
+                wrong.join("; ")
+            },
+        );
+    }
     out.evidence.record(
         "seen",
-        json!({"series": series.len(), "sample_labels": series.values().next().map(|(l, _)| l.clone())}),
+        json!({"series": series.len(), "series_elsewhere": elsewhere,
+               "sample_labels": series.values().next().map(|(l, _)| l.clone())}),
     );
     out.delivery(
         Delivery::from_summary(format!("otlp metrics {GAUGE}"), &ledger.summary())
@@ -417,6 +450,41 @@ fn metrics_query(run: &str) -> String {
         run.replace('\\', "\\\\").replace('"', "\\\""),
         2 * super::readback::CLOCK_SKEW.as_secs()
     )
+}
+
+/// The probe's metrics under any spelling of their name (`_` or `.`, any suffix), whatever
+/// labels they carry.
+fn wide_metrics_query() -> String {
+    format!(
+        "{{__name__=~\"telltale[._]otlp[._]probe.*\"}}[{}s]",
+        2 * super::readback::CLOCK_SKEW.as_secs()
+    )
+}
+
+/// For a series of run `run` found by [`wide_metrics_query`]: its sequence number and how its
+/// names differ from the promised ones, e.g. `labels telltale.run, telltale.seq instead of
+/// telltale_run, telltale_seq`. `None` for another run's series.
+fn metric_place(
+    metric: &BTreeMap<String, String>,
+    run: &str,
+    expected: &BTreeMap<u64, (&str, f64)>,
+) -> Option<(u64, String)> {
+    let (run_label, _) = metric.iter().find(|(_, v)| v.as_str() == run)?;
+    let seq_label = format!("{}seq", run_label.strip_suffix("run")?);
+    let seq: u64 = metric.get(&seq_label)?.parse().ok()?;
+    let mut parts = Vec::new();
+    if run_label != "telltale_run" {
+        parts.push(format!(
+            "labels {run_label}, {seq_label} instead of telltale_run, telltale_seq"
+        ));
+    }
+    let name = metric.get("__name__").map(String::as_str).unwrap_or("");
+    if let Some((want, _)) = expected.get(&seq) {
+        if name != *want {
+            parts.push(format!("__name__={name:?} instead of {want:?}"));
+        }
+    }
+    (!parts.is_empty()).then(|| (seq, parts.join("; ")))
 }
 
 /// `otlp-traces-accepted`: the stack keeps no traces, so all this can prove is that both
@@ -620,5 +688,135 @@ mod tests {
         assert_eq!(r.status, Status::Failed, "{r:#?}");
         let d = &r.delivery[0];
         assert_eq!((d.sent, d.duplicated, d.delivered), (5, 1, 4), "{d:?}");
+    }
+
+    /// A VictoriaMetrics started for one test (`VICTORIA_METRICS_BIN`, which
+    /// `.ci/unstable-tools.sh` fetches in CI): a real store with an OTLP metrics receiver
+    /// (`/opentelemetry/v1/metrics`) and the Prometheus query API. It stands in for the Alloy →
+    /// Prometheus hop, so the export, the Prometheus-API read-back, the name check and the
+    /// accounting are proven against a real server; Prometheus itself and Alloy are not.
+    struct Victoria {
+        url: String,
+        proc: telltale_testsupport::Proc,
+        _dir: telltale_testsupport::TempDir,
+    }
+
+    async fn victoria(test: &str, args: &[&str]) -> Option<Victoria> {
+        use telltale_testsupport::{find_binary, free_port, Proc, TempDir};
+        let Some(bin) = find_binary("VICTORIA_METRICS_BIN", Some("victoria-metrics")) else {
+            telltale_testsupport::skip(&format!(
+                "otlp-metrics-to-prometheus {test} (set VICTORIA_METRICS_BIN)"
+            ));
+            return None;
+        };
+        let dir = TempDir::new("otlp-vm");
+        let port = free_port();
+        let mut all = vec![
+            format!("-httpListenAddr=127.0.0.1:{port}"),
+            format!("-storageDataPath={}", dir.0.join("data").display()),
+            "-search.latencyOffset=0s".to_owned(),
+            "-search.disableCache".to_owned(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let proc = Proc::spawn(&bin, &all, dir.0.join("vm.log"));
+        let url = format!("http://127.0.0.1:{port}");
+        let prom = telltale_prometheus::Client::builder(&url).build().unwrap();
+        let up = telltale_testsupport::eventually(Duration::from_secs(20), || async {
+            prom.query("vector(1)", None, &QueryOptions::default())
+                .await
+                .ok()
+        })
+        .await;
+        assert!(up.is_some(), "VictoriaMetrics did not start:\n{}", proc.tail());
+        Some(Victoria {
+            url,
+            proc,
+            _dir: dir,
+        })
+    }
+
+    async fn metrics_into(vm: &Victoria, path: &str, items: u32) -> crate::report::ScenarioReport {
+        let mut stack = crate::stack::Stack::default();
+        stack.prometheus.url = Some(vm.url.clone());
+        let ctx = Context::new(
+            stack,
+            super::super::Options {
+                items,
+                deadline: Duration::from_secs(15),
+                settle: Duration::ZERO,
+                progress: false,
+                ..Default::default()
+            },
+        );
+        let client = telltale_otlp::Client::builder(&vm.url)
+            .path(telltale_otlp::SignalKind::Metrics, path)
+            .build()
+            .unwrap();
+        let mut out = Outcome::default();
+        let end = metrics_via(&ctx, &mut out, &client, &ctx.prometheus().unwrap()).await;
+        out.finish(Name::OtlpMetricsToPrometheus, Duration::ZERO, end)
+    }
+
+    #[tokio::test]
+    async fn metrics_with_prometheus_naming_are_visible_never_exactly_once() {
+        let Some(vm) = victoria(
+            "positive control",
+            &["-opentelemetry.usePrometheusNaming"],
+        )
+        .await
+        else {
+            return;
+        };
+        let r = metrics_into(&vm, "/opentelemetry/v1/metrics", 5).await;
+        assert_eq!(r.status, Status::Passed, "{r:#?}\n{}", vm.proc.tail());
+        let d = &r.delivery[0];
+        assert_eq!((d.sent, d.delivered), (6, 6), "{d:?}");
+        assert!(!d.duplicates_observable);
+        assert!(r.summary.contains("visible"), "{}", r.summary);
+        assert!(!r.summary.contains("exactly once"), "{}", r.summary);
+        assert!(r.checks.iter().all(|c| !c.name.contains("2xx")), "{:?}", r.checks);
+    }
+
+    #[tokio::test]
+    async fn metrics_stored_without_prometheus_naming_are_misrouted_naming_the_labels() {
+        let Some(vm) = victoria("without Prometheus naming", &[]).await else {
+            return;
+        };
+        let r = metrics_into(&vm, "/opentelemetry/v1/metrics", 3).await;
+        assert_eq!(r.status, Status::Failed, "{r:#?}\n{}", vm.proc.tail());
+        let d = &r.delivery[0];
+        assert_eq!((d.sent, d.misrouted, d.missing), (4, 4, 0), "{d:?}");
+        assert_eq!(
+            d.misrouted_to[0].found,
+            "labels telltale.run, telltale.seq instead of telltale_run, telltale_seq",
+            "{d:?}"
+        );
+        assert!(
+            r.checks.iter().all(|c| !c.name.starts_with("metric names")),
+            "no name check without series to judge: {:?}",
+            r.checks
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_posted_where_no_receiver_listens_fail_accepted_by_the_receiver() {
+        let Some(vm) = victoria(
+            "wrong receiver path",
+            &["-opentelemetry.usePrometheusNaming"],
+        )
+        .await
+        else {
+            return;
+        };
+        // The OTLP default path, which this store does not serve.
+        let r = metrics_into(&vm, "/v1/metrics", 3).await;
+        assert_eq!(r.status, Status::Failed, "{r:#?}");
+        let failed: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, ["metrics gauge: accepted by the receiver"], "{r:#?}");
     }
 }
