@@ -22,6 +22,10 @@ pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// At most this many label names are searched for a run's missing lines: one query each.
 const WIDE_SEARCH_LABELS: usize = 32;
 
+/// Items still missing this long after the read-back began are searched for under any labels
+/// once before the deadline too.
+const WIDE_SEARCH_AFTER: Duration = Duration::from_secs(5);
+
 /// Entries per page of a read.
 const PAGE: u32 = 1000;
 
@@ -100,8 +104,9 @@ impl Promised<'_> {
 /// Every poll re-reads the whole window: an entry counts from the poll that first returned it,
 /// while order, duplicates and content are judged on the last, fullest read. Once every item
 /// is seen it reads once more after [`super::Options::settle`] (cut short by the deadline), so
-/// a copy a collector's retry adds late is counted. Items still missing at the deadline are
-/// looked for under any labels ([`wide_search`]).
+/// a copy a collector's retry adds late is counted. Items still missing are looked for under
+/// any labels ([`wide_search`]): once [`WIDE_SEARCH_AFTER`] in, which ends the wait when every
+/// item is accounted for, and again at the deadline.
 pub(crate) async fn read_back(
     ctx: &Context,
     loki: &telltale_loki::Client,
@@ -115,6 +120,9 @@ pub(crate) async fn read_back(
     let mut progress = ctx.progress(name, want.items);
     let mut polls = 0;
     let mut settled: Option<Duration> = None;
+    // An early wide search: it stamps lines found elsewhere near when they arrived, and ends
+    // the wait when every item is accounted for, instead of waiting out the deadline.
+    let mut early: Option<Wide> = None;
     let (mut entries, complete) = loop {
         let streams = read(loki, &query, want.start()).await?;
         polls += 1;
@@ -139,6 +147,14 @@ pub(crate) async fn read_back(
         if left.is_zero() {
             break (entries, false);
         }
+        if early.is_none() && began.elapsed() >= WIDE_SEARCH_AFTER {
+            let wide = wide_search(ctx, loki, want, &mut first, &entries, &seq_of).await?;
+            let all = wide.accounted_all;
+            early = Some(wide);
+            if all {
+                break (entries, false);
+            }
+        }
         tokio::time::sleep(Duration::from_millis(500).min(left)).await;
     };
     drop(progress);
@@ -153,7 +169,12 @@ pub(crate) async fn read_back(
     });
     let mut elsewhere = Vec::new();
     if !complete {
-        let wide = wide_search(ctx, loki, want, &mut first, &entries, &seq_of).await?;
+        // The early search is the last word when it accounted for every item; otherwise one
+        // more at the deadline (sightings keep the time the early one first saw them).
+        let wide = match early {
+            Some(wide) if wide.accounted_all => wide,
+            _ => wide_search(ctx, loki, want, &mut first, &entries, &seq_of).await?,
+        };
         // A line that reached the promised labels after the last poll is a sighting there.
         entries.extend(wide.in_place);
         entries.sort_by_key(|e| e.entry.timestamp);
@@ -241,6 +262,8 @@ struct Wide {
     in_place: Vec<LokiSeen>,
     /// Entries under other labels.
     elsewhere: Vec<Misplaced>,
+    /// Whether every item was found, in place or elsewhere.
+    accounted_all: bool,
     evidence: serde_json::Value,
 }
 
@@ -284,10 +307,12 @@ async fn wide_search(
         .map(|m| m.seen.labels.to_string())
         .collect();
     Ok(Wide {
+        accounted_all: search.done(want.items),
         in_place: search.in_place,
         elsewhere: search.elsewhere,
         evidence: json!({
-            "why": "items were missing under the promised labels at the deadline",
+            "why": "items were missing under the promised labels",
+            "searched_at_ms": ctx.elapsed().as_millis() as u64,
             "label_names_in_window": order.len() + left_out,
             "label_names_not_searched": left_out,
             "queries": queries,
@@ -570,7 +595,7 @@ pub(crate) mod pipe {
             #[tokio::test]
             async fn lines_under_other_labels_are_misrouted_naming_the_difference() {
                 let Some(url) = loki_url("misrouting") else { return };
-                let ctx = fault_ctx(&url, 4, 2, 0);
+                let ctx = fault_ctx(&url, 4, 60, 0);
                 let r = through(&ctx, &Pipe::to($wrong)).await;
                 assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}");
                 let d = &r.delivery[0];
@@ -579,6 +604,10 @@ pub(crate) mod pipe {
                 assert_eq!(d.misrouted_to[0].found, $place);
                 assert_eq!(d.misrouted_to[0].items, 4);
                 assert!(r.summary.contains("4 misrouted"), "{}", r.summary);
+                // Every item accounted for by the early wide search: no waiting out the deadline.
+                let evidence = serde_json::to_value(&r.evidence).unwrap();
+                let at = evidence["queries"][0]["wide_search"]["searched_at_ms"].as_u64().unwrap();
+                assert!(at < 60_000, "{evidence:#}");
             }
 
             #[tokio::test]
