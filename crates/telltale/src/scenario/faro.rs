@@ -5,7 +5,10 @@
 //! per payload because Loki stamps a line with the time Alloy received its payload, not the
 //! item's own time (`telltale_faro::LokiLine`), so items of one payload would share a timestamp
 //! and their order in Loki would say nothing. A 202 only means the receiver decoded the
-//! payload; delivery is proven by reading back `{source="pwa-faro"} |= "<run>"`.
+//! payload (evidence, not a check); delivery is proven by reading back
+//! `{source="pwa-faro"} |= "<run>"`, and items found only under other labels are reported
+//! misrouted, naming the difference. Loki's timestamp is the receiver's clock, so the window
+//! allows for its skew from ours.
 //!
 //! Content: each line must equal, byte for byte, the logfmt line `telltale_faro` renders for the
 //! item — for Alloy 1.5 to 1.11 (the stack pins 1.5.x) or for 1.12 and later, whichever matches.

@@ -14,7 +14,8 @@
 //!
 //! Read back by query (paged, until the deadline) with `{app, host, service_unit}` and the run
 //! id, and independently with `journalctl _SYSTEMD_UNIT=<unit> TELLTALE_RUN=<run>`, so a report
-//! tells "journald did not attribute the lines" apart from "Alloy did not ship them".
+//! tells "journald did not attribute the lines" apart from "Alloy did not ship them"; lines Alloy
+//! shipped under other labels are reported misrouted, naming the difference, not missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -656,92 +657,130 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["--linger-ms", "2000"]));
     }
 
-    /// The sender path for real, short of systemd: a private journald in a mount namespace (as
-    /// `telltale-journald`'s live tests run it) and a cgroup v2 directory named like a unit, which
-    /// is all journald looks at. Needs root, `unshare`, systemd-journald, journalctl, a cgroup2
-    /// mount and the sender binary.
+    /// A private systemd-journald in a mount namespace with its own `/run` (as
+    /// `telltale-journald`'s live tests run it), and a cgroup v2 directory named like a unit,
+    /// which is all journald looks at to attribute a line to a unit. Needs root, `unshare`,
+    /// systemd-journald, a cgroup2 mount and the sender binary; `Err` says which is missing.
+    struct PrivateJournald {
+        child: std::process::Child,
+        socket: PathBuf,
+        journal: PathBuf,
+        sender: PathBuf,
+        unit: String,
+        unit_dir: PathBuf,
+        slice: PathBuf,
+        _base: telltale_testsupport::TempDir,
+    }
+
+    impl PrivateJournald {
+        fn start(tag: &str) -> Result<PrivateJournald, String> {
+            use std::process::Stdio;
+            if !is_root() {
+                return Err("needs root".into());
+            }
+            let Some(sender) = sender_binary() else {
+                return Err(format!(
+                    "no {SEND_BIN} (set {SEND_BIN_VAR} or `cargo build -p telltale-journald --bin {SEND_BIN}`)"
+                ));
+            };
+            let Some(journald) = [
+                "/lib/systemd/systemd-journald",
+                "/usr/lib/systemd/systemd-journald",
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file()) else {
+                return Err("no systemd-journald (apt-get install systemd)".into());
+            };
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            let Some(cg2) = cgroup2_mount(&mountinfo) else {
+                return Err("no cgroup2 mount".into());
+            };
+            let base = telltale_testsupport::TempDir::new(&format!("journald-{tag}"));
+            let run_dir = base.0.join("run");
+            std::fs::create_dir_all(run_dir.join("systemd/journald.conf.d")).unwrap();
+            std::fs::write(
+                run_dir.join("systemd/journald.conf.d/t.conf"),
+                "[Journal]\nStorage=volatile\nRateLimitBurst=0\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\nAudit=\n",
+            )
+            .unwrap();
+            let Ok(mut child) = Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg(r#"mount --bind "$1" /run && exec "$2""#)
+                .arg("sh")
+                .arg(&run_dir)
+                .arg(&journald)
+                .env_remove("NOTIFY_SOCKET")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            else {
+                return Err("no unshare (apt-get install util-linux)".into());
+            };
+            let socket = run_dir.join("systemd/journal/socket");
+            let journal = run_dir.join("log/journal");
+            let up = Instant::now() + Duration::from_secs(20);
+            while !(socket.exists() && journal.is_dir()) {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Err(format!("journald could not start here ({status})"));
+                }
+                if Instant::now() > up {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("journald did not come up within 20 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let slice = cg2.join(format!("telltale-{tag}-{}.slice", std::process::id()));
+            let unit = format!("telltale-{tag}-app.service");
+            let unit_dir = slice.join(&unit);
+            let guard = PrivateJournald {
+                child,
+                socket,
+                journal,
+                sender,
+                unit,
+                unit_dir,
+                slice,
+                _base: base,
+            };
+            std::fs::create_dir_all(&guard.unit_dir)
+                .map_err(|e| format!("cannot create {}: {e}", guard.unit_dir.display()))?;
+            Ok(guard)
+        }
+
+        /// Writes `n` lines of `run` from inside the unit's cgroup.
+        fn send(&self, run: &str, n: u64) -> SentAsUnit {
+            send_as_unit(&self.sender, &self.unit_dir, run, &self.unit, n, Some(&self.socket))
+                .unwrap()
+        }
+    }
+
+    impl Drop for PrivateJournald {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir(&self.unit_dir);
+            let _ = std::fs::remove_dir(&self.slice);
+        }
+    }
+
+    /// The sender path for real, short of systemd: lines written from a unit's cgroup into a
+    /// private journald carry the unit.
     #[test]
     fn lines_written_from_the_units_cgroup_carry_the_unit() {
-        use std::process::Stdio;
-        let skip = |why: &str| {
-            telltale_testsupport::skip(&format!(
-                "journald-to-loki sender in a unit's cgroup: {why}"
-            ))
-        };
-        if !is_root() {
-            return skip("needs root");
-        }
-        let Some(sender) = sender_binary() else {
-            return skip(&format!(
-                "no {SEND_BIN} (set {SEND_BIN_VAR} or `cargo build -p telltale-journald --bin {SEND_BIN}`)"
-            ));
-        };
-        let Some(journald) = [
-            "/lib/systemd/systemd-journald",
-            "/usr/lib/systemd/systemd-journald",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file()) else {
-            return skip("no systemd-journald (apt-get install systemd)");
-        };
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let Some(cg2) = cgroup2_mount(&mountinfo) else {
-            return skip("no cgroup2 mount");
-        };
-        let base = telltale_testsupport::TempDir::new("journald-unit");
-        let run_dir = base.0.join("run");
-        std::fs::create_dir_all(run_dir.join("systemd/journald.conf.d")).unwrap();
-        std::fs::write(
-            run_dir.join("systemd/journald.conf.d/t.conf"),
-            "[Journal]\nStorage=volatile\nRateLimitBurst=0\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\nAudit=\n",
-        )
-        .unwrap();
-        let Ok(child) = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg(r#"mount --bind "$1" /run && exec "$2""#)
-            .arg("sh")
-            .arg(&run_dir)
-            .arg(&journald)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            return skip("no unshare (apt-get install util-linux)");
-        };
-        struct Kill(std::process::Child, Vec<PathBuf>);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-                for dir in self.1.iter().rev() {
-                    let _ = std::fs::remove_dir(dir);
-                }
+        let journald = match PrivateJournald::start("scen") {
+            Ok(j) => j,
+            Err(why) => {
+                return telltale_testsupport::skip(&format!(
+                    "journald-to-loki sender in a unit's cgroup: {why}"
+                ))
             }
-        }
-        let slice = cg2.join(format!("telltale-scen-{}.slice", std::process::id()));
-        let unit = "telltale-scen-app.service";
-        let unit_dir = slice.join(unit);
-        let mut guard = Kill(child, Vec::new());
-        let socket = run_dir.join("systemd/journal/socket");
-        let journal = run_dir.join("log/journal");
-        let up = Instant::now() + Duration::from_secs(20);
-        while !(socket.exists() && journal.is_dir()) {
-            if let Some(status) = guard.0.try_wait().unwrap() {
-                return skip(&format!("journald could not start here ({status})"));
-            }
-            assert!(Instant::now() < up, "journald did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if let Err(e) = std::fs::create_dir_all(&unit_dir) {
-            return skip(&format!("cannot create {}: {e}", unit_dir.display()));
-        }
-        guard.1 = vec![slice.clone(), unit_dir.clone()];
-
+        };
         let run = "tt-unitcg01";
-        let sent = send_as_unit(&sender, &unit_dir, run, unit, 5, Some(&socket)).unwrap();
+        let unit = journald.unit.as_str();
+        let sent = journald.send(run, 5);
         assert!(
             sent.report
                 .starts_with(&format!("sent 5 entries run={run} seq=0..4")),
@@ -749,7 +788,7 @@ mod tests {
             sent.report
         );
         let query = Query::run(run).matching("_SYSTEMD_UNIT", unit).unwrap();
-        let found = Reader::directory(&journal)
+        let found = Reader::directory(&journald.journal)
             .wait_for(&query, 5, Instant::now() + Duration::from_secs(10))
             .unwrap();
         for (seq, e) in found.entries.iter().enumerate() {
@@ -759,5 +798,191 @@ mod tests {
                 Some(message(run, seq as u64, unit).as_str())
             );
         }
+    }
+
+    /// The meridian module's journald pipeline (`nixos-tests/module/default.nix`), reading the
+    /// private journal's directory: `@DIR@`, `@KEEP@` (the units kept), `@UNIT@`, `@LOKI@` and
+    /// `@UNIT_FIELD@` (where `service_unit` comes from) are filled in. Without the module's
+    /// `labels = {}`: Grafana Agent v0.33's `loki.source.journal` refuses that attribute.
+    const JOURNAL_PIPELINE: &str = r#"
+loki.relabel "journal" {
+  forward_to = []
+  rule {
+    source_labels = ["__journal__systemd_unit"]
+    regex         = "@KEEP@"
+    action        = "keep"
+  }
+  rule {
+    source_labels = ["@UNIT_FIELD@"]
+    target_label  = "service_unit"
+  }
+  rule {
+    source_labels = ["__journal__systemd_unit"]
+    regex         = "@UNIT@"
+    target_label  = "app"
+    replacement   = "be-pwa"
+  }
+  rule {
+    target_label = "host"
+    replacement  = "meridian"
+  }
+}
+loki.source.journal "apps" {
+  path          = "@DIR@"
+  relabel_rules = loki.relabel.journal.rules
+  forward_to    = [loki.write.local.receiver]
+  max_age       = "12h"
+}
+loki.write "local" {
+  endpoint { url = "@LOKI@/loki/api/v1/push" }
+}
+"#;
+
+    /// journald → a real Grafana Agent's `loki.source.journal` → a real Loki, judged as the
+    /// scenario judges a unit: the whole hop but systemd's own unit management (the unit is a
+    /// cgroup named like one). Needs what [`PrivateJournald`] needs, `GRAFANA_AGENT_BIN` (or
+    /// `grafana-agent-flow` on `PATH`) and `LOKI_URL`.
+    async fn through_the_agent(
+        tag: &str,
+        keep: Option<&str>,
+        unit_field: &str,
+    ) -> Option<(crate::report::ScenarioReport, String)> {
+        let what = format!("journald-to-loki through a real Grafana Agent ({tag})");
+        let (Some(agent), Ok(loki_url)) = (
+            telltale_testsupport::find_binary("GRAFANA_AGENT_BIN", Some("grafana-agent-flow")),
+            std::env::var("LOKI_URL"),
+        ) else {
+            telltale_testsupport::skip(&format!("{what} (set GRAFANA_AGENT_BIN and LOKI_URL)"));
+            return None;
+        };
+        let journald = match PrivateJournald::start(tag) {
+            Ok(j) => j,
+            Err(why) => {
+                telltale_testsupport::skip(&format!("{what}: {why}"));
+                return None;
+            }
+        };
+        let unit = journald.unit.clone();
+        let dir = telltale_testsupport::TempDir::new("journald-agent");
+        let config = JOURNAL_PIPELINE
+            .replace("@DIR@", &journald.journal.display().to_string())
+            .replace("@KEEP@", &regex_quote(keep.unwrap_or(&unit)))
+            .replace("@UNIT@", &regex_quote(&unit))
+            .replace("@UNIT_FIELD@", unit_field)
+            .replace("@LOKI@", loki_url.trim_end_matches('/'));
+        std::fs::write(dir.0.join("config.river"), config).unwrap();
+        let admin = telltale_testsupport::free_port();
+        let proc = telltale_testsupport::Proc::spawn(
+            &agent,
+            &[
+                "run".into(),
+                "--disable-reporting".into(),
+                format!("--server.http.listen-addr=127.0.0.1:{admin}"),
+                format!("--storage.path={}", dir.0.join("data").display()),
+                dir.0.join("config.river").display().to_string(),
+            ],
+            dir.0.join("agent.log"),
+        );
+        let ready = telltale_testsupport::eventually(Duration::from_secs(20), || async {
+            agent_ready(admin).then_some(())
+        })
+        .await;
+        assert!(ready.is_some(), "the agent did not start:\n{}", proc.tail());
+        let ctx = fault_ctx(&loki_url, 5, 20, 1);
+        let n = u64::from(ctx.options.items);
+        let promised = promised("be-pwa", "meridian", &unit).unwrap();
+        let sent_from = Timestamp::now();
+        let mut ledger = Ledger::new(Some(ctx.options.late_after));
+        for seq in 0..n {
+            ledger.sent(seq, ctx.elapsed());
+        }
+        let (run, j) = (ctx.run_id.clone(), journald);
+        let j = tokio::task::spawn_blocking(move || {
+            j.send(&run, n);
+            j
+        })
+        .await
+        .unwrap();
+        let loki = ctx.loki().unwrap();
+        let mut out = Outcome::default();
+        let end = judge_loki(&ctx, &mut out, &loki, &mut ledger, &unit, &promised, sent_from)
+            .await
+            .map(drop);
+        out.delivery(Delivery::from_summary(
+            format!("journald {unit}"),
+            &ledger.summary(),
+        ));
+        drop(j);
+        let tail = proc.tail();
+        Some((out.finish(Name::JournaldToLoki, Duration::ZERO, end), tail))
+    }
+
+    /// Whether the agent on `port` answers its readiness probe.
+    fn agent_ready(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let request = "GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        let mut answer = String::new();
+        conn.write_all(request.as_bytes()).is_ok()
+            && conn.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.0 200")
+    }
+
+    /// A Go regexp matching exactly `text`.
+    fn regex_quote(text: &str) -> String {
+        text.chars()
+            .flat_map(|c| {
+                let escape = "\\.+*?()|[]{}^$".contains(c);
+                escape.then_some('\\').into_iter().chain([c])
+            })
+            .collect::<String>()
+            .replace('\\', "\\\\")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_from_a_unit_reach_loki_through_the_agents_journal_source() {
+        let Some((r, agent)) = through_the_agent("e2e-ok", None, "__journal__systemd_unit").await
+        else {
+            return;
+        };
+        assert_eq!(r.status, crate::report::Status::Passed, "{r:#?}\n{agent}");
+        assert_eq!(r.delivery[0].delivered, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_labelled_from_the_wrong_journal_field_are_misrouted() {
+        // service_unit taken from SYSLOG_IDENTIFIER (the sender's is "telltale").
+        let Some((r, agent)) =
+            through_the_agent("e2e-field", None, "__journal_syslog_identifier").await
+        else {
+            return;
+        };
+        assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}\n{agent}");
+        let d = &r.delivery[0];
+        assert_eq!((d.misrouted, d.missing), (5, 0), "{d:?}");
+        assert!(
+            d.misrouted_to[0]
+                .found
+                .starts_with(r#"service_unit="telltale" instead of "telltale-e2e-field-app.service""#),
+            "{d:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_a_keep_rule_does_not_match_are_missing() {
+        let Some((r, agent)) = through_the_agent(
+            "e2e-keep",
+            Some("podman-other.service"),
+            "__journal__systemd_unit",
+        )
+        .await
+        else {
+            return;
+        };
+        assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}\n{agent}");
+        let d = &r.delivery[0];
+        assert_eq!((d.missing, d.misrouted), (5, 0), "{d:?}");
     }
 }
