@@ -124,7 +124,11 @@ async fn prometheus(test: &str) -> Option<Prometheus> {
         client.ready().await.ok().filter(|r| *r)
     })
     .await;
-    assert!(up.is_some(), "Prometheus at {ready} did not start:\n{}", proc.tail());
+    assert!(
+        up.is_some(),
+        "Prometheus at {ready} did not start:\n{}",
+        proc.tail()
+    );
     Some(Prometheus {
         port,
         _proc: proc,
@@ -145,9 +149,10 @@ async fn traces_sent_where_prometheus_answers_fail_accepted_by_the_receiver() {
             prom.port, prom.port
         ),
     );
-    let (code, r) = tokio::task::spawn_blocking(move || check(&stack, "otlp-traces-accepted", "3", "5"))
-        .await
-        .unwrap();
+    let (code, r) =
+        tokio::task::spawn_blocking(move || check(&stack, "otlp-traces-accepted", "3", "5"))
+            .await
+            .unwrap();
     assert_eq!(r["status"], "failed", "{r:#}");
     assert_eq!(code, 1);
     assert!(
@@ -329,7 +334,11 @@ async fn otlp_logs_through_agent_0_33_without_a_job_label_are_misrouted_naming_t
     assert_eq!(r["status"], "failed", "{r:#}");
     assert_eq!(code, 1);
     let d = &r["delivery"][0];
-    assert_eq!((d["misrouted"].as_u64(), d["missing"].as_u64()), (Some(10), Some(0)), "{r:#}");
+    assert_eq!(
+        (d["misrouted"].as_u64(), d["missing"].as_u64()),
+        (Some(10), Some(0)),
+        "{r:#}"
+    );
     assert_eq!(
         d["misrouted_to"][0]["found"],
         r#"service_name="unknown_service" instead of "telltale"; extra exporter="OTLP", level="INFO""#,
@@ -354,7 +363,11 @@ async fn otlp_logs_an_agent_accepts_and_sends_nowhere_are_missing_not_misrouted(
     assert_eq!(r["status"], "failed", "{r:#}");
     assert_eq!(code, 1);
     let d = &r["delivery"][0];
-    assert_eq!((d["missing"].as_u64(), d["misrouted"].as_u64()), (Some(10), Some(0)), "{r:#}");
+    assert_eq!(
+        (d["missing"].as_u64(), d["misrouted"].as_u64()),
+        (Some(10), Some(0)),
+        "{r:#}"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,9 @@ use serde_json::json;
 use telltale_journald::{Query, Reader};
 use telltale_loki::{LabelSet, Timestamp};
 
-use super::{read_back, seq_after_run, Context, LokiReadBack, LokiSeen, Name, Outcome, Promised, Stop};
+use super::{
+    read_back, seq_after_run, Context, LokiReadBack, LokiSeen, Name, Outcome, Promised, Stop,
+};
 use crate::accounting::{Ledger, Sighting};
 use crate::report::{Delivery, Status};
 use crate::stack::Unit;
@@ -309,12 +311,12 @@ fn streams_of(seen: &[LokiSeen]) -> Vec<String> {
 /// `{app="…", host="…", service_unit="…"}`.
 fn promised(app: &str, host: &str, unit: &str) -> Result<LabelSet, Stop> {
     LabelSet::new([("app", app), ("host", host), ("service_unit", unit)]).map_err(|e| {
-            Stop::error(
-                "journald",
-                e.to_string(),
-                "fix the journald labels in the stack description",
-            )
-        })
+        Stop::error(
+            "journald",
+            e.to_string(),
+            "fix the journald labels in the stack description",
+        )
+    })
 }
 
 /// A unit's state as `systemctl show` reports it.
@@ -545,9 +547,17 @@ mod tests {
         let items: Vec<(u64, String)> = (0..n).map(|seq| (seq, message(run, seq, UNIT))).collect();
         pipe.carry(&loki, &items).await;
         let mut out = Outcome::default();
-        let end = judge_loki(ctx, &mut out, &loki, &mut ledger, UNIT, &promised, sent_from)
-            .await
-            .map(drop);
+        let end = judge_loki(
+            ctx,
+            &mut out,
+            &loki,
+            &mut ledger,
+            UNIT,
+            &promised,
+            sent_from,
+        )
+        .await
+        .map(drop);
         out.delivery(Delivery::from_summary(
             format!("journald {UNIT}"),
             &ledger.summary(),
@@ -752,8 +762,15 @@ mod tests {
 
         /// Writes `n` lines of `run` from inside the unit's cgroup.
         fn send(&self, run: &str, n: u64) -> SentAsUnit {
-            send_as_unit(&self.sender, &self.unit_dir, run, &self.unit, n, Some(&self.socket))
-                .unwrap()
+            send_as_unit(
+                &self.sender,
+                &self.unit_dir,
+                run,
+                &self.unit,
+                n,
+                Some(&self.socket),
+            )
+            .unwrap()
         }
     }
 
@@ -905,9 +922,17 @@ loki.write "local" {
         .unwrap();
         let loki = ctx.loki().unwrap();
         let mut out = Outcome::default();
-        let end = judge_loki(&ctx, &mut out, &loki, &mut ledger, &unit, &promised, sent_from)
-            .await
-            .map(drop);
+        let end = judge_loki(
+            &ctx,
+            &mut out,
+            &loki,
+            &mut ledger,
+            &unit,
+            &promised,
+            sent_from,
+        )
+        .await
+        .map(drop);
         out.delivery(Delivery::from_summary(
             format!("journald {unit}"),
             &ledger.summary(),
@@ -963,9 +988,9 @@ loki.write "local" {
         let d = &r.delivery[0];
         assert_eq!((d.misrouted, d.missing), (5, 0), "{d:?}");
         assert!(
-            d.misrouted_to[0]
-                .found
-                .starts_with(r#"service_unit="telltale" instead of "telltale-e2e-field-app.service""#),
+            d.misrouted_to[0].found.starts_with(
+                r#"service_unit="telltale" instead of "telltale-e2e-field-app.service""#
+            ),
             "{d:?}"
         );
     }

@@ -727,7 +727,11 @@ mod tests {
                 .ok()
         })
         .await;
-        assert!(up.is_some(), "VictoriaMetrics did not start:\n{}", proc.tail());
+        assert!(
+            up.is_some(),
+            "VictoriaMetrics did not start:\n{}",
+            proc.tail()
+        );
         Some(Victoria {
             url,
             proc,
@@ -759,11 +763,7 @@ mod tests {
 
     #[tokio::test]
     async fn metrics_with_prometheus_naming_are_visible_never_exactly_once() {
-        let Some(vm) = victoria(
-            "positive control",
-            &["-opentelemetry.usePrometheusNaming"],
-        )
-        .await
+        let Some(vm) = victoria("positive control", &["-opentelemetry.usePrometheusNaming"]).await
         else {
             return;
         };
@@ -774,7 +774,11 @@ mod tests {
         assert!(!d.duplicates_observable);
         assert!(r.summary.contains("visible"), "{}", r.summary);
         assert!(!r.summary.contains("exactly once"), "{}", r.summary);
-        assert!(r.checks.iter().all(|c| !c.name.contains("2xx")), "{:?}", r.checks);
+        assert!(
+            r.checks.iter().all(|c| !c.name.contains("2xx")),
+            "{:?}",
+            r.checks
+        );
     }
 
     #[tokio::test]
@@ -817,6 +821,10 @@ mod tests {
             .filter(|c| !c.passed)
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(failed, ["metrics gauge: accepted by the receiver"], "{r:#?}");
+        assert_eq!(
+            failed,
+            ["metrics gauge: accepted by the receiver"],
+            "{r:#?}"
+        );
     }
 }

@@ -7,6 +7,10 @@
 //! [`CLOCK_SKEW`] before the first send and after now. No item is dropped for a timestamp
 //! earlier than its send time; latency is measured on telltale's own clock, from send to the
 //! poll that first returned the line.
+//!
+//! Copies: Loki itself keeps one of two entries identical in stream, timestamp and line, so a
+//! retry that re-sends the exact entry leaves nothing to see; the copies counted here differ in
+//! timestamp (a collector that stamps on receipt) or arrive under a second promised stream.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -584,7 +588,9 @@ pub(crate) mod pipe {
 
             #[tokio::test]
             async fn lines_under_the_promised_labels_are_delivered() {
-                let Some(url) = loki_url("positive control") else { return };
+                let Some(url) = loki_url("positive control") else {
+                    return;
+                };
                 let ctx = fault_ctx(&url, 6, 20, 1);
                 let r = through(&ctx, &Pipe::to($promised)).await;
                 assert_eq!(r.status, crate::report::Status::Passed, "{r:#?}");
@@ -594,7 +600,9 @@ pub(crate) mod pipe {
 
             #[tokio::test]
             async fn lines_under_other_labels_are_misrouted_naming_the_difference() {
-                let Some(url) = loki_url("misrouting") else { return };
+                let Some(url) = loki_url("misrouting") else {
+                    return;
+                };
                 let ctx = fault_ctx(&url, 4, 60, 0);
                 let r = through(&ctx, &Pipe::to($wrong)).await;
                 assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}");
@@ -606,13 +614,17 @@ pub(crate) mod pipe {
                 assert!(r.summary.contains("4 misrouted"), "{}", r.summary);
                 // Every item accounted for by the early wide search: no waiting out the deadline.
                 let evidence = serde_json::to_value(&r.evidence).unwrap();
-                let at = evidence["queries"][0]["wide_search"]["searched_at_ms"].as_u64().unwrap();
+                let at = evidence["queries"][0]["wide_search"]["searched_at_ms"]
+                    .as_u64()
+                    .unwrap();
                 assert!(at < 60_000, "{evidence:#}");
             }
 
             #[tokio::test]
             async fn lines_dropped_are_missing_and_lines_elsewhere_misrouted() {
-                let Some(url) = loki_url("loss and misrouting apart") else { return };
+                let Some(url) = loki_url("loss and misrouting apart") else {
+                    return;
+                };
                 let ctx = fault_ctx(&url, 6, 2, 0);
                 let mut pipe = Pipe::to($promised);
                 pipe.drop.insert(1);
@@ -632,7 +644,9 @@ pub(crate) mod pipe {
 
             #[tokio::test]
             async fn lines_pushed_twice_are_duplicated() {
-                let Some(url) = loki_url("duplicates") else { return };
+                let Some(url) = loki_url("duplicates") else {
+                    return;
+                };
                 let ctx = fault_ctx(&url, 4, 20, 0);
                 let mut pipe = Pipe::to($promised);
                 pipe.twice.insert(2);
@@ -644,7 +658,9 @@ pub(crate) mod pipe {
 
             #[tokio::test]
             async fn a_copy_landing_after_the_first_complete_read_is_duplicated() {
-                let Some(url) = loki_url("late duplicates") else { return };
+                let Some(url) = loki_url("late duplicates") else {
+                    return;
+                };
                 // The copy lands 2 s after the items; the settle read 4 s after the first
                 // complete one sees it.
                 let ctx = fault_ctx(&url, 4, 30, 4);
@@ -662,7 +678,9 @@ pub(crate) mod pipe {
 
             #[tokio::test]
             async fn lines_stamped_by_a_clock_two_minutes_behind_are_delivered() {
-                let Some(url) = loki_url("clock skew") else { return };
+                let Some(url) = loki_url("clock skew") else {
+                    return;
+                };
                 let ctx = fault_ctx(&url, 4, 20, 0);
                 let mut pipe = Pipe::to($promised);
                 pipe.clock_behind = Duration::from_secs(120);
@@ -742,7 +760,11 @@ mod tests {
             seen_at: e.first_seen,
         }));
         for m in &search.elsewhere {
-            ledger.observe_misrouted(seq_of(&m.seen.entry.line).unwrap(), m.seen.first_seen, &m.place);
+            ledger.observe_misrouted(
+                seq_of(&m.seen.entry.line).unwrap(),
+                m.seen.first_seen,
+                &m.place,
+            );
         }
         let s = ledger.summary();
         assert_eq!((s.delivered, s.misrouted, s.missing), (3, 2, 1), "{s:?}");
@@ -799,7 +821,11 @@ mod tests {
         assert_eq!(
             label_difference(
                 &promised,
-                &labels(&[("app", "be-pwa"), ("host", "meridian"), ("service_name", "x\"y")])
+                &labels(&[
+                    ("app", "be-pwa"),
+                    ("host", "meridian"),
+                    ("service_name", "x\"y")
+                ])
             )
             .unwrap(),
             r#"missing service_unit="a.service"; extra service_name="x\"y""#
@@ -809,11 +835,18 @@ mod tests {
     #[test]
     fn the_wide_search_asks_promised_names_first_and_is_bounded() {
         let promised = labels(&[("app", "be-pwa"), ("service_unit", "u")]);
-        let names: Vec<String> = ["zeta", "job", "__stream_shard__", "app", "service_name", "a"]
-            .into_iter()
-            .map(String::from)
-            .chain((0..40).map(|i| format!("n{i:02}")))
-            .collect();
+        let names: Vec<String> = [
+            "zeta",
+            "job",
+            "__stream_shard__",
+            "app",
+            "service_name",
+            "a",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain((0..40).map(|i| format!("n{i:02}")))
+        .collect();
         let (order, left_out) = wide_order(names, &promised);
         assert_eq!(&order[..4], ["app", "job", "service_name", "a"]);
         assert!(!order.iter().any(|n| n.starts_with("__")));
@@ -850,7 +883,10 @@ mod tests {
             &promised,
             &mut seen,
         );
-        assert_eq!((a_in.len(), a_out.len(), b_in.len(), b_out.len()), (1, 1, 0, 1));
+        assert_eq!(
+            (a_in.len(), a_out.len(), b_in.len(), b_out.len()),
+            (1, 1, 0, 1)
+        );
         assert_eq!(
             a_out[0].place,
             r#"service_name="unknown_service" instead of "telltale"; extra exporter="OTLP""#
