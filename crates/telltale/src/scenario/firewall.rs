@@ -20,7 +20,7 @@
 //!   `Content-Security-Policy`, … or another `Server`) are the markers. A probe is refused when
 //!   the edge answers 4xx without any marker, or closes the connection without a byte after
 //!   taking the whole request (nginx's `return 444`), which counts only because the same edge
-//!   answered the controls in HTTP. Any answer carrying a marker reached GlitchTip. No answer at
+//!   answered its own control in HTTP before the probes and again right after the hang-up. Any answer carrying a marker reached GlitchTip. No answer at
 //!   all (DNS, TLS, timeout) proves nothing and makes the scenario `unavailable`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -483,7 +483,18 @@ async fn edge(ctx: &Context, out: &mut Outcome, unproven: &mut Vec<String>) -> R
     for path in &refused {
         let full = format!("{prefix}{path}");
         for method in ["GET", "POST"] {
-            let answer = exchange(&conn, probe_request(method, &full, &conn.host_header)).await?;
+            let mut answer =
+                exchange(&conn, probe_request(method, &full, &conn.host_header)).await?;
+            if let Exchange::Closed(why) = &answer {
+                // A hang-up is the edge's choice only if the edge is still there to choose:
+                // it must answer its own control again right after.
+                let again = exchange(&conn, own_answer_request(&prefix)).await?;
+                if !matches!(again, Exchange::Answer(_)) {
+                    answer = Exchange::NoAnswer(format!(
+                        "{why}, and the edge gave no HTTP answer to the control right after"
+                    ));
+                }
+            }
             let name = format!("edge refuses {method} {full}");
             let verdict = refusal(&answer, &markers);
             out.evidence.push(
@@ -693,7 +704,7 @@ fn refusal(answer: &Exchange, markers: &BTreeSet<Marker>) -> Option<(bool, Strin
         }
         Exchange::Closed(why) => Some((
             true,
-            format!("{why}: the edge took the request and hung up, while it answered the controls in HTTP"),
+            format!("{why}: the edge took the request and hung up, and answered its control in HTTP before and after"),
         )),
         Exchange::NoAnswer(_) => None,
     }
