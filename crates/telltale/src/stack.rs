@@ -375,20 +375,53 @@ pub struct Firewall {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortExpectation {
-    /// `host:port`, e.g. `meridian:3100` or `[fd7a::1]:9090`.
+    /// `host:port`, e.g. `meridian:3100` or `[fd7a::1]:9090`. Every address the name resolves
+    /// to is probed.
     pub target: String,
-    /// `open` or `closed`.
+    /// `open`, `closed` or `filtered`.
     pub state: PortState,
 }
 
-/// Whether a port must accept connections.
+/// What a TCP connection to a port must meet.
+///
+/// Silence is never evidence on its own: a timeout (or an ICMP unreachable) only counts as
+/// `filtered`, or as `closed`, when the same address answered on another declared port
+/// (connected, or refused with a reset), which proves the host is up. Otherwise the host may
+/// simply be down or unroutable, and the scenario cannot prove the expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PortState {
     /// A TCP connection succeeds.
     Open,
-    /// A TCP connection is refused or times out.
+    /// No connection: refused with a reset, or filtered on a host proven up.
     Closed,
+    /// No answer at all (the packets are dropped, or rejected with an ICMP unreachable) on a
+    /// host proven up; a reset fails this expectation.
+    Filtered,
+}
+
+impl PortState {
+    /// The word in the stack description and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+        }
+    }
+}
+
+/// Splits a firewall target into host and port: `host:port`, `1.2.3.4:port` or `[v6]:port`.
+pub fn split_target(target: &str) -> Option<(&str, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']')?,
+        // An unbracketed IPv6 address would be ambiguous (`::1:80`).
+        None if host.contains(':') => return None,
+        None => host,
+    };
+    (!host.is_empty()).then_some((host, port))
 }
 
 /// Where the backups are and how fresh they must be.
@@ -535,6 +568,17 @@ impl Stack {
                 ));
             }
         }
+        for e in self.firewall.iter().flat_map(|f| &f.expect) {
+            if split_target(&e.target).is_none() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "firewall target {:?} is not `host:port` (an IPv6 address goes in brackets: `[fd7a::1]:9090`)",
+                        e.target
+                    ),
+                ));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for unit in &self.journald.units {
             if !seen.insert(&unit.unit) {
@@ -669,6 +713,51 @@ app = "demo"
             Some("glitchtip.service")
         );
         assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+    }
+
+    #[test]
+    fn firewall_states_and_targets_are_read() {
+        let stack = Stack::from_toml(
+            "[firewall]\nvantage = \"internet\"\nexpect = [\n  { target = \"meridian:3100\", state = \"closed\" },\n  { target = \"[fd7a::1]:9100\", state = \"filtered\" },\n  { target = \"10.0.0.1:8080\", state = \"open\" },\n]\n",
+        )
+        .unwrap();
+        let states: Vec<PortState> = stack
+            .firewall
+            .as_ref()
+            .unwrap()
+            .expect
+            .iter()
+            .map(|e| e.state)
+            .collect();
+        assert_eq!(
+            states,
+            [PortState::Closed, PortState::Filtered, PortState::Open]
+        );
+        // The JSON the NixOS module's tests write round-trips, `filtered` included.
+        assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+        assert_eq!(split_target("meridian:3100"), Some(("meridian", 3100)));
+        assert_eq!(split_target("[fd7a::1]:9100"), Some(("fd7a::1", 9100)));
+        for bad in [
+            "meridian",
+            "meridian:",
+            "meridian:0",
+            ":80",
+            "fd7a::1:9100",
+            "[fd7a::1:9100",
+            "h:99999",
+        ] {
+            assert_eq!(split_target(bad), None, "{bad}");
+        }
+        let err = Stack::from_toml(
+            "[firewall]\nexpect = [{ target = \"meridian\", state = \"closed\" }]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("\"meridian\" is not `host:port`"), "{err}");
+        assert!(Stack::from_toml(
+            "[firewall]\nexpect = [{ target = \"m:1\", state = \"stealth\" }]\n"
+        )
+        .is_err());
     }
 
     #[test]
