@@ -23,6 +23,7 @@ mod otlp;
 mod retention;
 mod scrape;
 mod sentry;
+mod unit_env;
 
 pub use telltale_http::{Auth, Secret};
 
