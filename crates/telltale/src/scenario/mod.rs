@@ -20,6 +20,7 @@ mod grafana;
 mod journald;
 mod load;
 mod otlp;
+mod parts;
 mod retention;
 mod scrape;
 mod sentry;

@@ -15,8 +15,7 @@
 
 use std::time::Duration;
 
-use crate::report::Status;
-
+use super::parts::{merge, named};
 use super::unit_env::{self, FileError, ShowError};
 use super::{Context, Outcome, Stop};
 
@@ -28,18 +27,11 @@ const GLITCHTIP_DEFAULT_DAYS: u32 = 90;
 /// Runs the scenario.
 pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     out.requires(&["loki retention", "prometheus retention", "glitchtip retention"]);
-    let stops: Vec<Stop> = [
+    merge([
         loki(ctx, out).await.err().map(|s| named("loki", s)),
         prometheus(ctx, out).await.err().map(|s| named("prometheus", s)),
         glitchtip(ctx, out).err().map(|s| named("glitchtip", s)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    match merge(stops) {
-        Some(stop) => Err(stop),
-        None => Ok(()),
-    }
+    ])
 }
 
 async fn loki(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
@@ -241,40 +233,6 @@ fn effective(found: &unit_env::Lookup, default: Option<u32>) -> (Option<u32>, St
     }
 }
 
-/// Prefixes a part's problem with the part's name, so merged problems say which is which.
-fn named(part: &str, mut stop: Stop) -> Stop {
-    stop.problem.message = format!("{part}: {}", stop.problem.message);
-    stop
-}
-
-/// One [`Stop`] for several parts: the worst status (failed, then error, then unavailable), and
-/// every part's problem in it.
-fn merge(stops: Vec<Stop>) -> Option<Stop> {
-    let rank = |s: Status| match s {
-        Status::Failed => 3,
-        Status::Error => 2,
-        _ => 1,
-    };
-    let status = stops.iter().map(|s| s.status).max_by_key(|s| rank(*s))?;
-    let join = |f: fn(&Stop) -> &str| {
-        let mut parts: Vec<&str> = Vec::new();
-        for s in &stops {
-            if !parts.contains(&f(s)) {
-                parts.push(f(s));
-            }
-        }
-        parts.join("; ")
-    };
-    Some(Stop {
-        status,
-        problem: crate::report::Problem {
-            endpoint: join(|s| &s.problem.endpoint),
-            message: join(|s| &s.problem.message),
-            hint: join(|s| &s.problem.hint),
-        },
-    })
-}
-
 fn days(n: u32) -> Duration {
     Duration::from_secs(u64::from(n) * DAY)
 }
@@ -302,22 +260,6 @@ mod tests {
         assert_eq!(human(Duration::from_secs(7200)), "2h");
         assert_eq!(human(Duration::from_secs(61)), "61s");
         assert_eq!(human(Duration::ZERO), "0s (never deleted)");
-    }
-
-    #[test]
-    fn stops_of_several_parts_merge_worst_first_keeping_every_problem() {
-        let merged = merge(vec![
-            named("loki", Stop::unavailable("http://l", "refused", "start it")),
-            named("glitchtip", Stop::error("u", "unreadable", "run as root")),
-        ])
-        .unwrap();
-        assert_eq!(merged.status, Status::Error);
-        assert_eq!(
-            merged.problem.message,
-            "loki: refused; glitchtip: unreadable"
-        );
-        assert_eq!(merged.problem.hint, "start it; run as root");
-        assert!(merge(Vec::new()).is_none());
     }
 
     #[test]

@@ -269,3 +269,157 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// A private PostgreSQL cluster (Debian's `postgresql` package: `initdb` on `PATH`,
+/// `INITDB_BIN`, or `/usr/lib/postgresql/*/bin`), listening only on a Unix socket in its temp
+/// dir, trust auth, superuser `postgres`; run as the `postgres` user when the test is root.
+pub struct Postgres {
+    pg_ctl: PathBuf,
+    data: PathBuf,
+    as_user: Option<String>,
+    /// The socket directory.
+    pub socket_dir: PathBuf,
+    _tmp: TempDir,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command(&self.pg_ctl)
+            .args(["-D"])
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Starts a private cluster, or prints a `skipped:` line and returns `None` where PostgreSQL
+/// is not installed; with `TELLTALE_POSTGRES_REQUIRED=1` that is a failure instead.
+pub fn postgres(test: &str) -> Option<Postgres> {
+    let initdb = telltale_testsupport::find_binary("INITDB_BIN", Some("initdb")).or_else(|| {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin/initdb"))
+            .filter(|p| p.is_file())
+            .collect();
+        found.sort();
+        found.pop()
+    });
+    let as_user = is_root().then(|| "postgres".to_owned());
+    let missing = match &initdb {
+        None => Some("no initdb (apt install postgresql)".to_owned()),
+        Some(_) if as_user.is_some() && !user_exists("postgres") => {
+            Some("no postgres user to run the cluster as (apt install postgresql)".to_owned())
+        }
+        Some(_) => None,
+    };
+    if let Some(reason) = missing {
+        if std::env::var_os("TELLTALE_POSTGRES_REQUIRED").is_some_and(|v| v == "1") {
+            panic!("{test}: PostgreSQL is required (TELLTALE_POSTGRES_REQUIRED=1) but {reason}");
+        }
+        skip(&format!("{test}: needs a private PostgreSQL cluster: {reason}"));
+        return None;
+    }
+    let initdb = initdb.unwrap();
+    // Debian's /usr/bin/initdb may be a wrapper; pg_ctl is the real one beside the real initdb.
+    let bin = std::fs::canonicalize(&initdb).unwrap();
+    let pg_ctl = bin.with_file_name("pg_ctl");
+    let tmp = TempDir::new("postgres");
+    let data = tmp.0.join("data");
+    if let Some(user) = &as_user {
+        let ok = Command::new("chown")
+            .arg(format!("{user}:"))
+            .arg(&tmp.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chown of the cluster dir failed");
+    }
+    let pg = Postgres {
+        pg_ctl,
+        data: data.clone(),
+        as_user,
+        socket_dir: tmp.0.clone(),
+        _tmp: tmp,
+    };
+    let out = pg
+        .command(&bin)
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pg
+        .command(&pg.pg_ctl)
+        .arg("-D")
+        .arg(&data)
+        .arg("-l")
+        .arg(pg.socket_dir.join("postgres.log"))
+        .arg("-o")
+        .arg(format!(
+            "-k {} -c listen_addresses='' -c fsync=off",
+            pg.socket_dir.display()
+        ))
+        .args(["-w", "start"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_ctl start failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(pg.socket_dir.join("postgres.log")).unwrap_or_default()
+    );
+    Some(pg)
+}
+
+impl Postgres {
+    fn command(&self, program: &Path) -> Command {
+        match &self.as_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
+    /// A libpq connection string for `db`.
+    pub fn conn(&self, db: &str) -> String {
+        format!(
+            "host={} user=postgres dbname={db}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// Runs `sql` in `db` with psql and returns its unaligned output; panics on failure.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", &self.conn(db), "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn user_exists(name: &str) -> bool {
+    Command::new("id")
+        .arg("-u")
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
