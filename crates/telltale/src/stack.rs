@@ -715,8 +715,12 @@ app = "demo"
             "postgresql://telltale@127.0.0.1:5433/scratch",
             "host=/run/postgresql dbname=scratch user=postgres",
         ] {
-            let stack = Stack::from_toml(&format!("[backup]\nscratch_database = {conn:?}\n")).unwrap();
-            assert_eq!(stack.backup.unwrap().scratch_database.as_deref(), Some(conn));
+            let stack =
+                Stack::from_toml(&format!("[backup]\nscratch_database = {conn:?}\n")).unwrap();
+            assert_eq!(
+                stack.backup.unwrap().scratch_database.as_deref(),
+                Some(conn)
+            );
         }
     }
 

@@ -18,7 +18,8 @@ use telltale_testsupport::{find_binary, skip, TempDir};
 const STAMP: &str = "20261122T030000Z";
 
 /// The tables Grafana 11's migrations create that the scenario looks for, plus one more.
-const GRAFANA_SCHEMA: &str = "create table migration_log (id integer primary key, migration_id text);
+const GRAFANA_SCHEMA: &str =
+    "create table migration_log (id integer primary key, migration_id text);
 create table org (id integer primary key, name text);
 create table user (id integer primary key, login text);
 create table dashboard (id integer primary key, uid text, title text);
@@ -69,7 +70,11 @@ fn fixture(name: &str) -> Option<Fixture> {
         scratch: None,
     };
     sqlite(&f.grafana_db(), GRAFANA_SCHEMA);
-    std::fs::copy(fixture_dump("glitchtip-5.1-schema.dump"), f.glitchtip_dump()).unwrap();
+    std::fs::copy(
+        fixture_dump("glitchtip-5.1-schema.dump"),
+        f.glitchtip_dump(),
+    )
+    .unwrap();
     Some(f)
 }
 
@@ -161,11 +166,14 @@ fn an_empty_sqlite_database_is_intact_but_not_a_grafana_backup() {
     sqlite(&f.grafana_db(), "PRAGMA user_version = 1;");
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
-    assert!(names(&s, true)
-        .contains(&format!("grafana backup: grafana-{STAMP}.db is a complete SQLite database")));
+    assert!(names(&s, true).contains(&format!(
+        "grafana backup: grafana-{STAMP}.db is a complete SQLite database"
+    )));
     assert_eq!(
         names(&s, false),
-        vec![format!("grafana backup: grafana-{STAMP}.db restores with Grafana's tables")]
+        vec![format!(
+            "grafana backup: grafana-{STAMP}.db restores with Grafana's tables"
+        )]
     );
 }
 
@@ -179,7 +187,9 @@ fn a_dump_of_another_database_is_readable_but_not_glitchtips() {
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
     assert_eq!(
         names(&s, false),
-        vec![format!("glitchtip backup: glitchtip-{STAMP}.dump lists GlitchTip's tables")]
+        vec![format!(
+            "glitchtip backup: glitchtip-{STAMP}.dump lists GlitchTip's tables"
+        )]
     );
 }
 
@@ -191,7 +201,7 @@ fn stray_and_partial_files_are_not_counted_as_backups() {
     // The one real snapshot is three days old; a fresh unfinished one, a hand-made copy and
     // notes sit beside it, all sound SQLite or text.
     age(&f.grafana_db(), 72);
-    let partial = f.grafana.join(format!(".grafana-20261125T030000Z.db.part"));
+    let partial = f.grafana.join(".grafana-20261125T030000Z.db.part");
     sqlite(&partial, GRAFANA_SCHEMA);
     sqlite(&f.grafana.join("grafana-manual.db"), GRAFANA_SCHEMA);
     std::fs::write(f.grafana.join("notes.txt"), "restored by hand\n").unwrap();
@@ -207,10 +217,16 @@ fn stray_and_partial_files_are_not_counted_as_backups() {
         .iter()
         .find(|c| c["name"] == "grafana backup: rotated")
         .unwrap();
-    assert_eq!(rotated["actual"], "1", "only the named snapshot counts: {rotated}");
+    assert_eq!(
+        rotated["actual"], "1",
+        "only the named snapshot counts: {rotated}"
+    );
     let listed = &s["evidence"]["grafana_snapshots"];
     assert_eq!(listed["partial_not_counted"].as_array().unwrap().len(), 1);
-    assert_eq!(listed["other_files_not_counted"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        listed["other_files_not_counted"].as_array().unwrap().len(),
+        2
+    );
 
     // With no named snapshot at all, nothing is a backup.
     std::fs::remove_file(f.grafana_db()).unwrap();
@@ -274,7 +290,11 @@ fn a_missing_directory_is_unavailable_not_passed() {
     std::fs::remove_dir_all(&f.glitchtip).unwrap();
     std::fs::remove_dir_all(&f.grafana).unwrap();
     let (code, s) = check(&f);
-    assert_eq!((code, s["status"].as_str()), (2, Some("unavailable")), "{s:#}");
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (2, Some("unavailable")),
+        "{s:#}"
+    );
     let message = s["problem"]["message"].as_str().unwrap();
     assert!(
         message.contains("grafana: cannot list") && message.contains("glitchtip: cannot list"),
@@ -377,9 +397,17 @@ fn a_dump_cut_off_in_its_data_is_readable_but_not_restorable() {
         "host={} user=postgres dbname=scratch",
         f.dir.0.join("no-server").display()
     ));
-    std::fs::copy(fixture_dump("glitchtip-5.1-schema.dump"), f.glitchtip_dump()).unwrap();
+    std::fs::copy(
+        fixture_dump("glitchtip-5.1-schema.dump"),
+        f.glitchtip_dump(),
+    )
+    .unwrap();
     let (code, s) = check(&f);
-    assert_eq!((code, s["status"].as_str()), (2, Some("unavailable")), "{s:#}");
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (2, Some("unavailable")),
+        "{s:#}"
+    );
     assert!(s["problem"]["message"]
         .as_str()
         .unwrap()

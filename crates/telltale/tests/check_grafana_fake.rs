@@ -166,7 +166,9 @@ fn a_provisioned_locked_down_grafana_passes() {
         .collect();
     // The way to the checks is evidence, not a check.
     assert!(
-        !names.iter().any(|n| n.contains("/api/health") || n.contains("status")),
+        !names
+            .iter()
+            .any(|n| n.contains("/api/health") || n.contains("status")),
         "{names:?}"
     );
     assert_eq!(s["evidence"]["health"]["status"], 200);

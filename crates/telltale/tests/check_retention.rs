@@ -8,8 +8,8 @@
 
 mod servers;
 
-use servers::{loki, prometheus, user_manager, Server};
 use serde_json::Value;
+use servers::{loki, prometheus, user_manager, Server};
 use telltale_testsupport::{find_binary, free_port, skip, TempDir};
 
 /// A stack description with these parts; a part left `None` points at a closed port.
@@ -32,9 +32,16 @@ fn check(dir: &TempDir, parts: Parts, env: &[(String, String)]) -> (i32, Value) 
     let path = dir.0.join("stack.toml");
     std::fs::write(&path, stack).unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_telltale"));
-    cmd.args(["check", "--scenario", "retention", "--report", "json", "--stack"])
-        .arg(&path)
-        .env_remove("TELLTALE_SYSTEMCTL");
+    cmd.args([
+        "check",
+        "--scenario",
+        "retention",
+        "--report",
+        "json",
+        "--stack",
+    ])
+    .arg(&path)
+    .env_remove("TELLTALE_SYSTEMCTL");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -72,7 +79,9 @@ fn prometheus_binaries() -> Vec<(&'static str, std::path::PathBuf)> {
     let mut found = Vec::new();
     match find_binary("PROMETHEUS_BIN", Some("prometheus")) {
         Some(bin) => found.push(("prometheus 2", bin)),
-        None => skip("retention against Prometheus 2 (apt install prometheus, or set PROMETHEUS_BIN)"),
+        None => {
+            skip("retention against Prometheus 2 (apt install prometheus, or set PROMETHEUS_BIN)")
+        }
     }
     match find_binary("PROMETHEUS3_BIN", None) {
         Some(bin) => found.push(("prometheus 3", bin)),
@@ -95,11 +104,19 @@ fn prometheus_keeping_30d_where_90d_is_declared_fails_the_prometheus_check() {
             },
             &[],
         );
-        assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{which}: {s:#}");
+        assert_eq!(
+            (code, s["status"].as_str()),
+            (1, Some("failed")),
+            "{which}: {s:#}"
+        );
         let c = check_named(&s, "prometheus retention: storage.tsdb.retention.time");
         assert_eq!(
             (&c["passed"], &c["expected"], &c["actual"]),
-            (&Value::Bool(false), &Value::from("90d"), &Value::from("30d")),
+            (
+                &Value::Bool(false),
+                &Value::from("90d"),
+                &Value::from("30d")
+            ),
             "{which}: {c}"
         );
         // The parts that could not be read are named beside the failure, not hidden by it.
@@ -112,7 +129,8 @@ fn prometheus_keeping_30d_where_90d_is_declared_fails_the_prometheus_check() {
 }
 
 #[test]
-fn prometheus_keeping_what_is_declared_passes_its_check_but_unreachable_parts_keep_it_unavailable() {
+fn prometheus_keeping_what_is_declared_passes_its_check_but_unreachable_parts_keep_it_unavailable()
+{
     for (which, bin) in prometheus_binaries() {
         let dir = TempDir::new("retention-prom90");
         let prom = prometheus(&bin, &dir, "90d");
@@ -151,7 +169,11 @@ fn nothing_reachable_is_unavailable_naming_every_part() {
         },
         &[],
     );
-    assert_eq!((code, s["status"].as_str()), (2, Some("unavailable")), "{s:#}");
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (2, Some("unavailable")),
+        "{s:#}"
+    );
     let problem = s["problem"]["message"].as_str().unwrap();
     for part in ["loki:", "prometheus:", "glitchtip:"] {
         assert!(problem.contains(part), "{part} not named: {problem}");
@@ -174,7 +196,11 @@ fn a_settings_unit_that_does_not_exist_is_unavailable_not_glitchtips_default() {
         },
         &manager.env(),
     );
-    assert_eq!((code, s["status"].as_str()), (2, Some("unavailable")), "{s:#}");
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (2, Some("unavailable")),
+        "{s:#}"
+    );
     let problem = s["problem"]["message"].as_str().unwrap();
     assert!(
         problem.contains("glitchtip: systemd has no unit glitchtip-absent.service"),
@@ -306,7 +332,10 @@ fn loki_keeping_7d_where_30d_is_declared_fails_the_loki_check() {
     );
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
     let c = check_named(&s, "loki retention: limits_config.retention_period");
-    assert_eq!((&c["passed"], &c["actual"]), (&Value::Bool(false), &Value::from("7d")));
+    assert_eq!(
+        (&c["passed"], &c["actual"]),
+        (&Value::Bool(false), &Value::from("7d"))
+    );
     assert_eq!(
         check_named(&s, "loki retention: compactor.retention_enabled")["passed"],
         true
@@ -343,7 +372,11 @@ fn every_store_keeping_what_is_declared_passes() {
         &manager.env(),
     );
     assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
-    for part in ["loki retention:", "prometheus retention:", "glitchtip retention:"] {
+    for part in [
+        "loki retention:",
+        "prometheus retention:",
+        "glitchtip retention:",
+    ] {
         assert!(
             checks(&s, true).iter().any(|c| c.starts_with(part)),
             "{part}: {s:#}"

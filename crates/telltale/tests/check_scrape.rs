@@ -57,7 +57,10 @@ fn node_exporter() -> Option<NodeExporter> {
     let node = NodeExporter { child, port };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while http_status(port, "/metrics") != Some(200) {
-        assert!(std::time::Instant::now() < deadline, "node_exporter never answered");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node_exporter never answered"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Some(node)
@@ -82,8 +85,8 @@ fn check(dir: &TempDir, url: &str, jobs: &[&str]) -> (i32, Value) {
             path.to_str().unwrap(),
         ],
     );
-    let report: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    let report: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
     (code, report["scenarios"][0].clone())
 }
 
@@ -106,9 +109,17 @@ fn every_declared_job_up_passes() {
     let Some(node) = node_exporter() else { return };
     for (which, bin) in prometheus_binaries() {
         let dir = TempDir::new("scrape-ok");
-        let prom = start(&bin, &dir, &[("node", vec![format!("127.0.0.1:{}", node.port)])]);
+        let prom = start(
+            &bin,
+            &dir,
+            &[("node", vec![format!("127.0.0.1:{}", node.port)])],
+        );
         let (code, s) = check(&dir, &prom.url, &["prometheus", "node"]);
-        assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{which}: {s:#}");
+        assert_eq!(
+            (code, s["status"].as_str()),
+            (0, Some("passed")),
+            "{which}: {s:#}"
+        );
         let names: Vec<&str> = s["checks"]
             .as_array()
             .unwrap()
@@ -135,7 +146,11 @@ fn a_target_on_a_closed_port_fails_its_job() {
         let closed = free_port();
         let prom = start(&bin, &dir, &[("app", vec![format!("127.0.0.1:{closed}")])]);
         let (code, s) = check(&dir, &prom.url, &["prometheus", "app"]);
-        assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{which}: {s:#}");
+        assert_eq!(
+            (code, s["status"].as_str()),
+            (1, Some("failed")),
+            "{which}: {s:#}"
+        );
         let failed = failed(&s);
         let target = format!("job app: target http://127.0.0.1:{closed}/metrics is up");
         assert!(failed.contains(&target), "{which}: {failed:?}");
@@ -156,7 +171,11 @@ fn a_declared_job_prometheus_does_not_scrape_fails() {
         let dir = TempDir::new("scrape-absent");
         let prom = start(&bin, &dir, &[]);
         let (code, s) = check(&dir, &prom.url, &["prometheus", "alloy"]);
-        assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{which}: {s:#}");
+        assert_eq!(
+            (code, s["status"].as_str()),
+            (1, Some("failed")),
+            "{which}: {s:#}"
+        );
         assert_eq!(failed(&s), vec!["job alloy: has targets"], "{which}: {s:#}");
     }
 }
@@ -166,7 +185,11 @@ fn an_unreachable_prometheus_is_unavailable() {
     let dir = TempDir::new("scrape-unreachable");
     let url = format!("http://127.0.0.1:{}", free_port());
     let (code, s) = check(&dir, &url, &["prometheus"]);
-    assert_eq!((code, s["status"].as_str()), (2, Some("unavailable")), "{s:#}");
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (2, Some("unavailable")),
+        "{s:#}"
+    );
     assert!(s["checks"].as_array().unwrap().is_empty(), "{s:#}");
 }
 

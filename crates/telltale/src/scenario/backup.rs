@@ -270,7 +270,10 @@ fn grafana(out: &mut Outcome, backup: &Backup) -> Result<String, Stop> {
         Ok(found) => found,
         Err(why) => {
             out.check(
-                format!("grafana backup: {} restores with Grafana's tables", newest.name),
+                format!(
+                    "grafana backup: {} restores with Grafana's tables",
+                    newest.name
+                ),
                 false,
                 "a copy that opens",
                 why,
@@ -288,13 +291,20 @@ fn grafana(out: &mut Outcome, backup: &Backup) -> Result<String, Stop> {
         .filter(|t| !tables.iter().any(|have| have == t))
         .collect();
     out.check(
-        format!("grafana backup: {} restores with Grafana's tables", newest.name),
+        format!(
+            "grafana backup: {} restores with Grafana's tables",
+            newest.name
+        ),
         missing.is_empty(),
         GRAFANA_TABLES.join(", "),
         if missing.is_empty() {
             format!("all present ({} tables)", tables.len())
         } else {
-            format!("missing {} ({} tables in all)", missing.join(", "), tables.len())
+            format!(
+                "missing {} ({} tables in all)",
+                missing.join(", "),
+                tables.len()
+            )
         },
     );
     Ok(format!(
@@ -344,7 +354,11 @@ fn glitchtip(out: &mut Outcome, backup: &Backup) -> Result<String, Stop> {
         if missing.is_empty() {
             format!("all listed ({} tables)", listed.len())
         } else {
-            format!("missing {} ({} tables listed)", missing.join(", "), listed.len())
+            format!(
+                "missing {} ({} tables listed)",
+                missing.join(", "),
+                listed.len()
+            )
         },
     );
     let Some(conn) = &backup.scratch_database else {
@@ -417,7 +431,11 @@ fn sqlite_complete(path: &Path) -> Result<Result<(), String>, Stop> {
     let uri = format!("file:{}?immutable=1", uri_path(path));
     let (ok, said) = run_tool(
         "sqlite3",
-        &["-readonly".as_ref(), uri.as_ref(), "PRAGMA integrity_check;".as_ref()],
+        &[
+            "-readonly".as_ref(),
+            uri.as_ref(),
+            "PRAGMA integrity_check;".as_ref(),
+        ],
     )?;
     Ok(if ok && said.trim() == "ok" {
         Ok(())
@@ -791,7 +809,11 @@ mod tests {
 
     #[test]
     fn only_the_names_the_backup_jobs_write_count() {
-        assert!(is_backup_name("grafana-20261122T030000Z.db", "grafana", "db"));
+        assert!(is_backup_name(
+            "grafana-20261122T030000Z.db",
+            "grafana",
+            "db"
+        ));
         assert!(is_backup_name(
             "glitchtip-20261122T030000Z.dump",
             "glitchtip",

@@ -92,7 +92,10 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     if answer.status != 200 {
         return Err(Stop::failed(
             &format!("{url}/api/datasources"),
-            format!("Grafana answered {} to the admin's datasource list", answer.status),
+            format!(
+                "Grafana answered {} to the admin's datasource list",
+                answer.status
+            ),
             "see Grafana's log",
         ));
     }

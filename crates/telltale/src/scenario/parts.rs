@@ -55,7 +55,10 @@ mod tests {
                 Stop::unavailable("http://l", "refused", "start it"),
             )),
             None,
-            Some(named("glitchtip", Stop::error("u", "unreadable", "run as root"))),
+            Some(named(
+                "glitchtip",
+                Stop::error("u", "unreadable", "run as root"),
+            )),
         ])
         .unwrap_err();
         assert_eq!(merged.status, Status::Error);

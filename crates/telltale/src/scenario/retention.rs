@@ -26,10 +26,17 @@ const GLITCHTIP_DEFAULT_DAYS: u32 = 90;
 
 /// Runs the scenario.
 pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
-    out.requires(&["loki retention", "prometheus retention", "glitchtip retention"]);
+    out.requires(&[
+        "loki retention",
+        "prometheus retention",
+        "glitchtip retention",
+    ]);
     merge([
         loki(ctx, out).await.err().map(|s| named("loki", s)),
-        prometheus(ctx, out).await.err().map(|s| named("prometheus", s)),
+        prometheus(ctx, out)
+            .await
+            .err()
+            .map(|s| named("prometheus", s)),
         glitchtip(ctx, out).err().map(|s| named("glitchtip", s)),
     ])
 }

@@ -372,7 +372,11 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
     if !has_wildcard(pattern) {
         return vec![PathBuf::from(pattern)];
     }
-    let mut bases = vec![PathBuf::from(if pattern.starts_with('/') { "/" } else { "." })];
+    let mut bases = vec![PathBuf::from(if pattern.starts_with('/') {
+        "/"
+    } else {
+        "."
+    })];
     for part in pattern.split('/').filter(|p| !p.is_empty()) {
         let mut next = Vec::new();
         for base in &bases {
@@ -475,7 +479,10 @@ mod tests {
             show.environment,
             vec![
                 ("GLITCHTIP_MAX_EVENT_LIFE_DAYS".into(), "90".into()),
-                ("GLITCHTIP_DOMAIN".into(), "http://glitchtip.example:8000".into()),
+                (
+                    "GLITCHTIP_DOMAIN".into(),
+                    "http://glitchtip.example:8000".into()
+                ),
                 ("X".into(), "two words".into()),
                 ("Y".into(), "a\\b".into()),
             ]

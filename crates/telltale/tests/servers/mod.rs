@@ -99,7 +99,13 @@ pub fn prometheus_with_jobs(
         format!("--storage.tsdb.retention.time={retention}"),
         format!("--web.listen-address=127.0.0.1:{port}"),
     ];
-    Server::start(bin, &args, dir.0.join(format!("{tag}.log")), port, "/-/ready")
+    Server::start(
+        bin,
+        &args,
+        dir.0.join(format!("{tag}.log")),
+        port,
+        "/-/ready",
+    )
 }
 
 /// Prometheus kept for `retention`, scraping only itself.
@@ -153,7 +159,13 @@ analytics:
     let conf = dir.0.join(format!("loki-{port}.yaml"));
     std::fs::write(&conf, config).unwrap();
     let args = vec![format!("-config.file={}", conf.display())];
-    Server::start(bin, &args, dir.0.join(format!("loki-{port}.log")), port, "/ready")
+    Server::start(
+        bin,
+        &args,
+        dir.0.join(format!("loki-{port}.log")),
+        port,
+        "/ready",
+    )
 }
 
 /// A `systemd --user` manager in a private mount namespace (a tmpfs over `/run` holds the
@@ -200,7 +212,11 @@ pub fn user_manager(test: &str) -> Option<UserManager> {
     std::fs::create_dir_all(&rt).unwrap();
     std::fs::set_permissions(&rt, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     // A target of its own, so the manager starts none of the host's user units.
-    std::fs::write(units.join("telltale.target"), "[Unit]\nDescription=telltale tests\n").unwrap();
+    std::fs::write(
+        units.join("telltale.target"),
+        "[Unit]\nDescription=telltale tests\n",
+    )
+    .unwrap();
     let log = std::fs::File::create(dir.join("manager.log")).unwrap();
     let child = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c"])
@@ -320,7 +336,9 @@ pub fn postgres(test: &str) -> Option<Postgres> {
         if std::env::var_os("TELLTALE_POSTGRES_REQUIRED").is_some_and(|v| v == "1") {
             panic!("{test}: PostgreSQL is required (TELLTALE_POSTGRES_REQUIRED=1) but {reason}");
         }
-        skip(&format!("{test}: needs a private PostgreSQL cluster: {reason}"));
+        skip(&format!(
+            "{test}: needs a private PostgreSQL cluster: {reason}"
+        ));
         return None;
     }
     let initdb = initdb.unwrap();
@@ -402,7 +420,17 @@ impl Postgres {
     /// Runs `sql` in `db` with psql and returns its unaligned output; panics on failure.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new("psql")
-            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", &self.conn(db), "-c", sql])
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.conn(db),
+                "-c",
+                sql,
+            ])
             .output()
             .expect("psql runs");
         assert!(
