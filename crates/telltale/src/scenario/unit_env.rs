@@ -70,7 +70,12 @@ pub(crate) fn show(unit: &str) -> Result<UnitShow, ShowError> {
         return Err(ShowError::Systemctl(format!(
             "`{shown}` failed ({}): {}",
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
         )));
     }
     parse_show(&String::from_utf8_lossy(&output.stdout)).map_err(ShowError::Output)
