@@ -242,9 +242,10 @@ pub struct GlitchTip {
     pub team: String,
     /// The projects, whose DSNs the deployment hands back.
     pub projects: Vec<String>,
-    /// The systemd unit whose `Environment=` holds GlitchTip's settings
-    /// (`GLITCHTIP_MAX_EVENT_LIFE_DAYS`), read with `systemctl show` when telltale runs on the
-    /// host; GlitchTip's API does not expose its retention.
+    /// The systemd unit that runs GlitchTip with its settings (`GLITCHTIP_MAX_EVENT_LIFE_DAYS`),
+    /// read with `systemctl show` and its `EnvironmentFile=`s when telltale runs on the host
+    /// (`TELLTALE_SYSTEMCTL` names another systemctl command, e.g. `systemctl --user`);
+    /// GlitchTip's API does not expose its retention.
     pub settings_unit: Option<String>,
 }
 
@@ -424,7 +425,9 @@ pub fn split_target(target: &str) -> Option<(&str, u16)> {
     (!host.is_empty()).then_some((host, port))
 }
 
-/// Where the backups are and how fresh they must be.
+/// Where the backups are and how fresh they must be. Only files named as the NixOS module's
+/// backup jobs name them count (`grafana-YYYYMMDDTHHMMSSZ.db`, `glitchtip-YYYYMMDDTHHMMSSZ.dump`);
+/// their `.part` files and anything else in the folders are listed, never counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Backup {
@@ -443,6 +446,11 @@ pub struct Backup {
     pub state_file: Option<PathBuf>,
     /// `record` or `verify`, with `state_file`.
     pub phase: Option<BackupPhase>,
+    /// A PostgreSQL database GlitchTip's newest dump may be restored into, as a libpq connection
+    /// string or URI without a password (libpq reads one from `PGPASSFILE` or `PGPASSWORD`).
+    /// The restore runs in one transaction that is rolled back, so the database is left as it
+    /// was. Without it the dump is only proven readable (`pg_restore --list`), not restorable.
+    pub scratch_database: Option<String>,
 }
 
 impl Default for Backup {
@@ -455,6 +463,7 @@ impl Default for Backup {
             keep_glitchtip: 14,
             state_file: None,
             phase: None,
+            scratch_database: None,
         }
     }
 }
@@ -576,6 +585,23 @@ impl Stack {
                         "firewall target {:?} is not `host:port` (an IPv6 address goes in brackets: `[fd7a::1]:9090`)",
                         e.target
                     ),
+                ));
+            }
+        }
+        if let Some(conn) = self
+            .backup
+            .as_ref()
+            .and_then(|b| b.scratch_database.as_deref())
+        {
+            // `postgresql://user:secret@host/db` or `password=secret`: a secret inline.
+            let authority = conn
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+            let userinfo = authority.rsplit_once('@').map_or("", |(u, _)| u);
+            if conn.to_ascii_lowercase().contains("password") || userinfo.contains(':') {
+                return Err(invalid(
+                    origin,
+                    "backup.scratch_database: secrets are never written inline; leave the password out and give it to libpq through PGPASSFILE or PGPASSWORD".into(),
                 ));
             }
         }
@@ -758,6 +784,33 @@ app = "demo"
             "[firewall]\nexpect = [{ target = \"m:1\", state = \"stealth\" }]\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_scratch_database_with_a_password_is_refused() {
+        for conn in [
+            "postgresql://telltale:hunter2@127.0.0.1/scratch",
+            "host=/run/postgresql dbname=scratch password=hunter2",
+        ] {
+            let err = Stack::from_toml(&format!("[backup]\nscratch_database = {conn:?}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("never written inline") && !err.contains("hunter2"),
+                "{err}"
+            );
+        }
+        for conn in [
+            "postgresql://telltale@127.0.0.1:5433/scratch",
+            "host=/run/postgresql dbname=scratch user=postgres",
+        ] {
+            let stack =
+                Stack::from_toml(&format!("[backup]\nscratch_database = {conn:?}\n")).unwrap();
+            assert_eq!(
+                stack.backup.unwrap().scratch_database.as_deref(),
+                Some(conn)
+            );
+        }
     }
 
     #[test]

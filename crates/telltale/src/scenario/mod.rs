@@ -20,9 +20,11 @@ mod grafana;
 mod journald;
 mod load;
 mod otlp;
+mod parts;
 mod retention;
 mod scrape;
 mod sentry;
+mod unit_env;
 
 pub use telltale_http::{Auth, Secret};
 
