@@ -492,6 +492,9 @@ pub struct Load {
     pub line_bytes: u32,
     /// Streams the lines spread over.
     pub streams: u32,
+    /// The latency budget: the burst fails when its p99 send-to-visible latency, in
+    /// milliseconds, is over it. Unset: latency is reported, not judged.
+    pub max_p99_ms: Option<u32>,
 }
 
 impl Default for Load {
@@ -502,6 +505,7 @@ impl Default for Load {
             duration_secs: 10,
             line_bytes: 100,
             streams: 4,
+            max_p99_ms: None,
         }
     }
 }
