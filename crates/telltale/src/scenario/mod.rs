@@ -20,10 +20,12 @@ mod grafana;
 mod journald;
 mod load;
 mod otlp;
+mod parts;
 mod readback;
 mod retention;
 mod scrape;
 mod sentry;
+mod unit_env;
 
 pub(crate) use readback::{read_back, LokiReadBack, LokiSeen, Promised};
 pub use telltale_http::{Auth, Secret};
