@@ -151,6 +151,11 @@ impl Options {
                 "--deadline must be at least 1 second: with no time to read back, every item would be missing".into(),
             );
         }
+        if self.settle < Duration::from_secs(1) {
+            return Err(
+                "--settle must be at least 1 second: without a second read, a copy a collector's retry adds late is never seen".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -963,6 +968,9 @@ mod tests {
         o.items = 1;
         o.deadline = Duration::ZERO;
         assert!(o.validate().unwrap_err().contains("--deadline"));
+        o.deadline = Duration::from_secs(5);
+        o.settle = Duration::ZERO;
+        assert!(o.validate().unwrap_err().contains("--settle"));
     }
 
     #[test]
