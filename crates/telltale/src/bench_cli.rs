@@ -91,6 +91,7 @@ pub(crate) async fn run(args: Args) -> Result<u8> {
         streams: args.streams,
         step: Duration::from_secs(u64::from(args.duration)),
         max_p99: max_p99_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+        ramp_floor: (args.ramp && stack.load.rate > 0).then(|| f64::from(stack.load.rate)),
         ..Settings::default()
     };
     let ctx = Context::new(stack, Options::default());

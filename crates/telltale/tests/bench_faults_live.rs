@@ -343,3 +343,34 @@ fn a_loki_that_stalls_mid_run_fails_the_rate_check_though_nothing_is_lost() {
     assert_eq!(scenario["status"], "failed", "{scenario:#}");
     assert_eq!(scenario["delivery"][0]["delivered"], 3000, "{scenario:#}");
 }
+
+/// A ramp against a Loki throttled to 0.05 MiB/s (about 500 lines/s of 100 B) measures the
+/// stack, but it passes only when the rate it held is what the stack promises to take:
+/// `[load] rate = 1000` fails naming the floor, `[load] rate = 200` passes.
+#[test]
+fn a_ramp_that_holds_less_than_the_declared_load_rate_fails_naming_it() {
+    let Some(loki) = start_loki(
+        "a ramp against a Loki throttled below the declared load rate",
+        &["ingestion_rate_mb: 0.05", "ingestion_burst_size_mb: 0.1"],
+    ) else {
+        return;
+    };
+    let stack = loki.stack("[load]\nrate = 1000\n");
+    let (code, report) = bench(&stack, &["--ramp", "--duration", "2"], &loki);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["outcome"]["passed"], false, "{report:#}");
+    let held = report["outcome"]["highest_sustained"]["items_per_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("a ramp against a live Loki holds some rate: {report:#}"));
+    assert!(held < 1000.0, "{report:#}");
+    let words = report["outcome"]["failed_checks"][0].as_str().unwrap();
+    assert!(
+        words.contains("below the 1000/s the stack must take"),
+        "{words}"
+    );
+
+    let stack = loki.stack("[load]\nrate = 200\n");
+    let (code, report) = bench(&stack, &["--ramp", "--duration", "2"], &loki);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["outcome"]["passed"], true);
+}

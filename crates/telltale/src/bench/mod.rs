@@ -212,6 +212,9 @@ pub struct Settings {
     pub clock_skew: Duration,
     /// The most steps a ramp takes.
     pub max_steps: u32,
+    /// The rate, in items per second, a ramp must hold to pass: what the stack promises to
+    /// take (`[load] rate`). Without it a ramp that held any rate, however low, passes.
+    pub ramp_floor: Option<f64>,
 }
 
 impl Default for Settings {
@@ -229,6 +232,7 @@ impl Default for Settings {
             settle: Duration::from_secs(5),
             clock_skew: Duration::from_secs(300),
             max_steps: 24,
+            ramp_floor: None,
         }
     }
 }
@@ -554,11 +558,20 @@ impl<'a> Bench<'a> {
         let burst_allowance_mib_per_s = target
             .limits()
             .map(|l| l.ingestion_burst_mib / self.settings.step.as_secs_f64());
+        // A ramp that held some rate measured the stack; it passes only when that rate is at
+        // least what the stack promises to take.
+        let below_floor = match (&highest, self.settings.ramp_floor) {
+            (Some(h), Some(floor)) if h.items_per_s < floor => Some(format!(
+                "highest rate held {:.0}/s, below the {floor:.0}/s the stack must take ([load] rate)",
+                h.items_per_s
+            )),
+            _ => None,
+        };
         let outcome = Outcome {
-            passed: highest.is_some(),
+            passed: highest.is_some() && below_floor.is_none(),
             failed_checks: match (&highest, steps.first()) {
                 (None, Some(first)) => failed_checks(first),
-                _ => Vec::new(),
+                _ => below_floor.into_iter().collect(),
             },
             highest_sustained: highest,
             stopped_by,
