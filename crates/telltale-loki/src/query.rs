@@ -4,7 +4,7 @@
 //! Shapes follow `docs/sources/reference/loki-http-api.md` in grafana/loki and the recordings in
 //! `fixtures/loki/`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -526,7 +526,8 @@ impl Client {
     /// entry limit (`max_entries_limit_per_query`, 5000 by default) with pages of `page_size`.
     ///
     /// Pages advance in `direction`; the boundary timestamp of each page is queried again and the
-    /// entries already seen there are skipped, so nothing is lost or doubled at page edges.
+    /// entries already seen there are skipped, each as many times as it was seen (two identical
+    /// copies straddling the edge are both kept), so nothing is lost or doubled at page edges.
     /// Streams come back sorted by labels, their entries in `direction` order.
     pub async fn read_all(
         &self,
@@ -537,10 +538,9 @@ impl Client {
         page_size: u32,
     ) -> Result<Vec<ReadStream>, Error> {
         let query = query.to_string();
-        let mut out: BTreeMap<LabelSet, Vec<ReadEntry>> = BTreeMap::new();
-        let (mut lo, mut hi) = (start, end);
-        let mut seen_at_edge: HashSet<(LabelSet, ReadEntryKey)> = HashSet::new();
+        let mut pager = Pager::new(start, end, direction, page_size);
         loop {
+            let (lo, hi) = pager.range();
             let req = RangeQuery {
                 query: query.clone(),
                 start: lo,
@@ -558,54 +558,11 @@ impl Client {
                     b"",
                 ));
             };
-            let n: usize = streams.iter().map(|s| s.entries.len()).sum();
-            let edge = streams
-                .iter()
-                .flat_map(|s| s.entries.iter().map(|e| e.timestamp))
-                .reduce(|a, b| match direction {
-                    Direction::Forward => a.max(b),
-                    Direction::Backward => a.min(b),
-                });
-            let mut next_edge_seen = HashSet::new();
-            for stream in streams {
-                let bucket = out.entry(stream.labels.clone()).or_default();
-                for entry in stream.entries {
-                    let key = (stream.labels.clone(), ReadEntryKey::of(&entry));
-                    if Some(entry.timestamp) == edge {
-                        next_edge_seen.insert(key.clone());
-                    }
-                    if seen_at_edge.contains(&key) {
-                        continue;
-                    }
-                    bucket.push(entry);
-                }
-            }
-            if n < page_size as usize {
+            if !pager.take(streams)? {
                 break;
             }
-            let edge = edge.expect("a full page has entries");
-            let stalled = match direction {
-                Direction::Forward => edge == lo,
-                Direction::Backward => edge.unix_nanos() + 1 == hi.unix_nanos(),
-            };
-            if stalled {
-                return Err(Error::PagingStalled {
-                    timestamp_ns: edge.unix_nanos(),
-                    limit: page_size,
-                });
-            }
-            match direction {
-                Direction::Forward => lo = edge,
-                // `end` is exclusive: one nanosecond past the edge re-reads the edge itself.
-                Direction::Backward => hi = Timestamp::from_unix_nanos(edge.unix_nanos() + 1),
-            }
-            seen_at_edge = next_edge_seen;
         }
-        Ok(out
-            .into_iter()
-            .filter(|(_, e)| !e.is_empty())
-            .map(|(labels, entries)| ReadStream { labels, entries })
-            .collect())
+        Ok(pager.finish())
     }
 
     /// `GET /loki/api/v1/labels`.
@@ -812,6 +769,96 @@ fn form_urlencode(pairs: &[(&str, String)]) -> String {
         .finish()
 }
 
+/// [`Client::read_all`]'s paging, apart from the HTTP: which range to ask for next, and which
+/// entries of a page were already read on the one before.
+struct Pager {
+    direction: Direction,
+    page_size: u32,
+    lo: Timestamp,
+    hi: Timestamp,
+    out: BTreeMap<LabelSet, Vec<ReadEntry>>,
+    /// The entries at the previous page's boundary timestamp, with how many times each came:
+    /// the next page reads that timestamp again, and skips each key only that many times, so
+    /// a real second copy that begins the next page is kept.
+    seen_at_edge: HashMap<(LabelSet, ReadEntryKey), usize>,
+}
+
+impl Pager {
+    fn new(start: Timestamp, end: Timestamp, direction: Direction, page_size: u32) -> Pager {
+        Pager {
+            direction,
+            page_size,
+            lo: start,
+            hi: end,
+            out: BTreeMap::new(),
+            seen_at_edge: HashMap::new(),
+        }
+    }
+
+    /// The `[start, end)` of the next page.
+    fn range(&self) -> (Timestamp, Timestamp) {
+        (self.lo, self.hi)
+    }
+
+    /// Takes one page; whether there is another to read.
+    fn take(&mut self, streams: Vec<ReadStream>) -> Result<bool, Error> {
+        let direction = self.direction;
+        let n: usize = streams.iter().map(|s| s.entries.len()).sum();
+        let edge = streams
+            .iter()
+            .flat_map(|s| s.entries.iter().map(|e| e.timestamp))
+            .reduce(|a, b| match direction {
+                Direction::Forward => a.max(b),
+                Direction::Backward => a.min(b),
+            });
+        let mut next_edge_seen: HashMap<(LabelSet, ReadEntryKey), usize> = HashMap::new();
+        for stream in streams {
+            let bucket = self.out.entry(stream.labels.clone()).or_default();
+            for entry in stream.entries {
+                let key = (stream.labels.clone(), ReadEntryKey::of(&entry));
+                if Some(entry.timestamp) == edge {
+                    *next_edge_seen.entry(key.clone()).or_default() += 1;
+                }
+                if let Some(left) = self.seen_at_edge.get_mut(&key).filter(|c| **c > 0) {
+                    *left -= 1;
+                    continue;
+                }
+                bucket.push(entry);
+            }
+        }
+        if n < self.page_size as usize {
+            return Ok(false);
+        }
+        let edge = edge.expect("a full page has entries");
+        let stalled = match direction {
+            Direction::Forward => edge == self.lo,
+            Direction::Backward => edge.unix_nanos() + 1 == self.hi.unix_nanos(),
+        };
+        if stalled {
+            return Err(Error::PagingStalled {
+                timestamp_ns: edge.unix_nanos(),
+                limit: self.page_size,
+            });
+        }
+        match direction {
+            Direction::Forward => self.lo = edge,
+            // `end` is exclusive: one nanosecond past the edge re-reads the edge itself.
+            Direction::Backward => self.hi = Timestamp::from_unix_nanos(edge.unix_nanos() + 1),
+        }
+        self.seen_at_edge = next_edge_seen;
+        Ok(true)
+    }
+
+    /// The streams read, sorted by labels, their entries in the pages' order.
+    fn finish(self) -> Vec<ReadStream> {
+        self.out
+            .into_iter()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(labels, entries)| ReadStream { labels, entries })
+            .collect()
+    }
+}
+
 /// What makes two read entries the same entry, for de-duplication at page edges.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ReadEntryKey {
@@ -847,6 +894,91 @@ pub fn merge_streams(streams: impl IntoIterator<Item = ReadStream>) -> Vec<ReadS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An in-process stand-in for Loki's `query_range` over `held`, for the paging logic only:
+    /// entries in `[lo, hi)`, ordered by time in `direction` (stable among equal timestamps),
+    /// cut at `limit`, grouped by stream.
+    fn fake_page(
+        held: &[(LabelSet, ReadEntry)],
+        (lo, hi): (Timestamp, Timestamp),
+        direction: Direction,
+        limit: u32,
+    ) -> Vec<ReadStream> {
+        let mut hits: Vec<&(LabelSet, ReadEntry)> = held
+            .iter()
+            .filter(|(_, e)| e.timestamp >= lo && e.timestamp < hi)
+            .collect();
+        hits.sort_by_key(|(_, e)| e.timestamp.unix_nanos());
+        if matches!(direction, Direction::Backward) {
+            hits.reverse();
+        }
+        hits.truncate(limit as usize);
+        merge_streams(hits.into_iter().map(|(labels, e)| ReadStream {
+            labels: labels.clone(),
+            entries: vec![e.clone()],
+        }))
+    }
+
+    fn read_all_fake(
+        held: &[(LabelSet, ReadEntry)],
+        direction: Direction,
+        page_size: u32,
+    ) -> Vec<ReadStream> {
+        let mut pager = Pager::new(
+            Timestamp::from_unix_nanos(0),
+            Timestamp::from_unix_nanos(1_000),
+            direction,
+            page_size,
+        );
+        let mut pages = 0;
+        while pager
+            .take(fake_page(held, pager.range(), direction, page_size))
+            .unwrap()
+        {
+            pages += 1;
+            assert!(pages < 100, "paging does not end");
+        }
+        pager.finish()
+    }
+
+    #[test]
+    fn a_second_identical_copy_beginning_the_next_page_is_kept() {
+        let labels = LabelSet::new([("app", "x")]).unwrap();
+        let at = |ns: i64, line: &str| {
+            (
+                labels.clone(),
+                ReadEntry {
+                    timestamp: Timestamp::from_unix_nanos(ns),
+                    line: line.into(),
+                    structured_metadata: vec![("id".into(), line.into())],
+                    parsed: Vec::new(),
+                },
+            )
+        };
+        // Two identical copies of `c` at 30: with pages of 3, the first page ends with one copy
+        // and the next begins with the other, in either direction.
+        let held = vec![
+            at(10, "a"),
+            at(20, "b"),
+            at(30, "c"),
+            at(30, "c"),
+            at(35, "d"),
+            at(40, "e"),
+        ];
+        for direction in [Direction::Forward, Direction::Backward] {
+            for page_size in [3, 4, 5, 6, 7, 100] {
+                let read = read_all_fake(&held, direction, page_size);
+                let mut lines: Vec<&str> =
+                    read[0].entries.iter().map(|e| e.line.as_str()).collect();
+                lines.sort_unstable();
+                assert_eq!(
+                    lines,
+                    ["a", "b", "c", "c", "d", "e"],
+                    "{direction:?}, pages of {page_size}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn decodes_every_result_type() {

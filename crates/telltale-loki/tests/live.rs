@@ -816,3 +816,72 @@ async fn stream_limits_are_typed_and_retried_entry_by_entry() {
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn copies_straddling_a_page_edge_are_all_read() {
+    // Copies of one line at one timestamp, each with its own structured metadata, and one
+    // copy pushed twice whole: pages of 3 end inside the group of copies, in both directions,
+    // and the paged read must hold what one unpaged read holds.
+    let Some(client) = client("copies_straddling_a_page_edge_are_all_read") else {
+        return;
+    };
+    let run = run_id("edge-copies");
+    let stream = labels(&[("run", &run)]);
+    let t0 = Timestamp::now().minus(Duration::from_secs(5));
+    let at = |ms: u64, line: &str| Entry::new(t0.plus(Duration::from_millis(ms)), line);
+    let first = vec![
+        at(0, "a"),
+        at(1, "b"),
+        at(2, "copy").with_metadata("copy", "1"),
+        at(2, "copy").with_metadata("copy", "2"),
+        at(3, "d"),
+        at(4, "e"),
+    ];
+    let report = client
+        .push(&[Stream::new(stream.clone(), first)])
+        .await
+        .unwrap();
+    assert_eq!(report.accepted(), 6, "{report:?}");
+    let again = vec![at(2, "copy").with_metadata("copy", "2")];
+    client
+        .push(&[Stream::new(stream.clone(), again)])
+        .await
+        .unwrap();
+    let query = Selector::from(&stream).logs();
+    let (start, end) = (t0, t0.plus(Duration::from_secs(1)));
+    let shown = |streams: Vec<telltale_loki::ReadStream>| {
+        let mut v: Vec<String> = streams
+            .into_iter()
+            .flat_map(|s| s.entries)
+            .map(|e| {
+                let meta: Vec<_> = e
+                    .structured_metadata
+                    .into_iter()
+                    .filter(|(k, _)| k == "copy")
+                    .collect();
+                format!("{} {} {meta:?}", e.timestamp.unix_nanos(), e.line)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let whole = shown(
+        client
+            .read_all(&query, start, end, Direction::Forward, 1000)
+            .await
+            .unwrap(),
+    );
+    let copies = whole.iter().filter(|l| l.contains(" copy ")).count();
+    assert!(copies >= 2, "both distinct copies are stored: {whole:?}");
+    for direction in [Direction::Forward, Direction::Backward] {
+        for page in [3, 4] {
+            let paged = shown(
+                client
+                    .read_all(&query, start, end, direction, page)
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(paged, whole, "{direction:?}, pages of {page}");
+        }
+    }
+}

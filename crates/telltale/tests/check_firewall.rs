@@ -301,6 +301,7 @@ struct EdgeFixture {
     dir: TempDir,
     _nginx: Nginx,
     edge: u16,
+    backend: u16,
 }
 
 /// nginx with `edge(edge_port, backend_port)`, and the stand-in GlitchTip unless `backend_down`.
@@ -323,6 +324,7 @@ fn edge_fixture(
         dir,
         _nginx: nginx,
         edge: edge_port,
+        backend,
     })
 }
 
@@ -411,6 +413,130 @@ fn edge_proxying_everything_fails_naming_the_probes() {
         "{actual}"
     );
     assert!(actual.contains("<title>GlitchTip</title>"), "{actual}");
+}
+
+/// nginx's CORS-preflight recipe, put in front of every `proxy_pass` in `servers`: the edge
+/// answers `OPTIONS` itself (204 with `Access-Control-*`, and the headers in `extra`), and
+/// forwards the other methods.
+fn with_cors_preflight(servers: String, extra: &str) -> String {
+    let block = format!(
+        r#"if ($request_method = OPTIONS) {{
+        add_header Access-Control-Allow-Origin * always;
+        add_header Access-Control-Allow-Methods "GET, POST, OPTIONS" always;
+        add_header Access-Control-Allow-Headers "Content-Type, X-Sentry-Auth" always;
+        add_header Access-Control-Max-Age 86400 always;
+        {extra}
+        return 204;
+      }}
+      proxy_pass http://"#
+    );
+    assert!(servers.contains("proxy_pass http://"), "{servers}");
+    servers.replace("proxy_pass http://", &block)
+}
+
+#[test]
+fn edge_answering_cors_preflight_itself_and_proxying_everything_fails() {
+    // The preflight answer carries only CORS headers, which the edge's own no-Host 400 lacks:
+    // they must not become "GlitchTip's headers", or every forwarded 4xx (no Origin sent, so
+    // no CORS headers back) would read as the edge refusing.
+    let test = "edge-cors-proxy-all";
+    let Some(f) = edge_fixture(
+        test,
+        |e, b| with_cors_preflight(proxy_everything(e, b), ""),
+        false,
+    ) else {
+        return;
+    };
+    let (code, s) = check(
+        &f.dir.0,
+        &edge_stack(&format!("http://127.0.0.1:{}", f.edge)),
+    );
+    assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
+    let failed = failed_checks(&s);
+    for name in [
+        "edge refuses GET /api/0/",
+        "edge refuses POST /api/0/projects/",
+    ] {
+        assert!(failed.contains(&name.to_owned()), "{name}: {failed:?}");
+    }
+    let markers = s["evidence"]["edge_rule"]["markers"].to_string();
+    assert!(
+        !markers.contains("access-control") && !markers.contains("vary"),
+        "{markers}"
+    );
+}
+
+#[test]
+fn edge_answering_preflight_with_its_own_headers_fails_when_glitchtip_is_reachable() {
+    // The preflight answer also carries a header of the edge's own that its 400 lacks; sent
+    // straight to GlitchTip, the same control shows that header is not GlitchTip's.
+    let test = "edge-cors-own-header";
+    let Some(f) = edge_fixture(
+        test,
+        |e, b| {
+            with_cors_preflight(
+                proxy_everything(e, b),
+                "add_header X-Edge-Preflight answered always;",
+            )
+        },
+        false,
+    ) else {
+        return;
+    };
+    let stack = format!(
+        "{}\n[glitchtip]\nurl = \"http://127.0.0.1:{}\"\n",
+        edge_stack(&format!("http://127.0.0.1:{}", f.edge)),
+        f.backend
+    );
+    let (code, s) = check(&f.dir.0, &stack);
+    assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
+    let failed = failed_checks(&s);
+    assert!(
+        failed.contains(&"edge refuses GET /api/0/".to_owned()),
+        "{failed:?}"
+    );
+    let markers = s["evidence"]["edge_rule"]["markers"].to_string();
+    assert!(
+        !markers.contains("x-edge-preflight") && markers.contains("x-frame-options"),
+        "{markers}"
+    );
+}
+
+#[test]
+fn edge_allowlist_with_its_own_cors_preflight_passes() {
+    let test = "edge-cors-allowlist";
+    let Some(f) = edge_fixture(
+        test,
+        |e, b| {
+            with_cors_preflight(
+                module_edge(e, b, "return 404"),
+                "add_header Vary Origin always; add_header X-Edge-Preflight answered always;",
+            )
+        },
+        false,
+    ) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}", f.edge);
+    // Without GlitchTip reachable from here: the CORS headers are never markers, and the
+    // keyless POST control finds GlitchTip's.
+    let (code, s) = check(&f.dir.0, &edge_stack(&url));
+    assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
+    // With GlitchTip reachable: the edge's own preflight header is dropped by the
+    // intersection, and the verdict stands.
+    let stack = format!(
+        "{}\n[glitchtip]\nurl = \"http://127.0.0.1:{}\"\n",
+        edge_stack(&url),
+        f.backend
+    );
+    let (code, s) = check(&f.dir.0, &stack);
+    assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
+    let control = check_named(&s, "edge forwards /api/1/store/ to GlitchTip");
+    let actual = control["actual"].as_str().unwrap();
+    assert!(
+        actual.starts_with("POST") && actual.contains("x-frame-options"),
+        "{actual}"
+    );
 }
 
 #[test]

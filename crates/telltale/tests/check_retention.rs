@@ -216,6 +216,80 @@ fn a_settings_unit_that_does_not_exist_is_unavailable_not_glitchtips_default() {
 }
 
 #[test]
+fn a_settings_unit_that_is_not_glitchtip_is_unavailable_not_glitchtips_default() {
+    // `settings_unit` naming some other service: GLITCHTIP_MAX_EVENT_LIFE_DAYS is unset there
+    // as in any unit, which must not read as GlitchTip's default of 90.
+    let Some(manager) = user_manager("a_settings_unit_that_is_not_glitchtip") else {
+        return;
+    };
+    let etc = manager.dir.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("sshd.env"),
+        "SSHD_OPTS=-D\nSECRET_KEY=not-glitchtips\n",
+    )
+    .unwrap();
+    manager.unit(
+        "sshd-like.service",
+        &format!(
+            "[Service]\nType=oneshot\nExecStart=/usr/bin/true -D\nEnvironment=LANG=C.UTF-8\nEnvironmentFile={}/sshd.env\n",
+            etc.display()
+        ),
+    );
+    let dir = TempDir::new("retention-wrong-unit");
+    let run = |unit: &str| {
+        check(
+            &dir,
+            Parts {
+                loki: None,
+                prometheus: None,
+                settings_unit: Some(unit),
+            },
+            &manager.env(),
+        )
+    };
+    let (code, s) = run("sshd-like.service");
+    assert_eq!(
+        (code, s["status"].as_str()),
+        (2, Some("unavailable")),
+        "{s:#}"
+    );
+    assert!(
+        !checks(&s, true)
+            .iter()
+            .any(|c| c.starts_with("glitchtip retention")),
+        "another service's unset variable proves nothing: {s:#}"
+    );
+    let problem = s["problem"]["message"].as_str().unwrap();
+    assert!(
+        problem.contains("cannot find GlitchTip's settings in sshd-like.service"),
+        "{problem}"
+    );
+    assert!(!s.to_string().contains("not-glitchtips"), "a secret leaked");
+
+    // GlitchTip's own unit with the variable unset: its DATABASE_URL and SECRET_KEY show
+    // it is GlitchTip, so the default of 90 holds.
+    std::fs::write(
+        etc.join("glitchtip.env"),
+        "DATABASE_URL=postgres:///glitchtip\nSECRET_KEY=do-not-print\n",
+    )
+    .unwrap();
+    manager.unit(
+        "gt-web.service",
+        &format!(
+            "[Service]\nType=oneshot\nExecStart=/usr/bin/true\nEnvironmentFile={}/glitchtip.env\n",
+            etc.display()
+        ),
+    );
+    let (code, s) = run("gt-web.service");
+    assert_eq!(code, 2, "Loki and Prometheus are unreachable: {s:#}");
+    let c = check_named(&s, "glitchtip retention: GLITCHTIP_MAX_EVENT_LIFE_DAYS");
+    assert_eq!(c["passed"], true, "{c}");
+    assert_eq!(c["actual"], "90 (unset: GlitchTip's default)");
+    assert!(!s.to_string().contains("do-not-print"), "a secret leaked");
+}
+
+#[test]
 fn an_environment_file_setting_30_days_over_environments_90_fails_the_glitchtip_check() {
     let Some(manager) = user_manager("an_environment_file_setting_30_days") else {
         return;

@@ -381,11 +381,21 @@ async fn edge(ctx: &Context, out: &mut Outcome, unproven: &mut Vec<String>) -> R
             ))
         }
     };
-    // 2. GlitchTip's answer, through the allowed paths.
+    // 2. GlitchTip's answer, through the allowed paths. When GlitchTip itself answers from
+    // here, each control goes to it too, and only headers it sends count: an edge may answer a
+    // control itself (a CORS preflight) with headers of its own that its 400 lacks.
+    let direct = glitchtip_direct(ctx).await;
+    let direct_paths: Vec<String> = ["store", "envelope"]
+        .iter()
+        .map(|kind| {
+            let base = direct.as_ref().map_or("", |(_, p)| p.as_str());
+            format!("{base}/api/{project}/{kind}/")
+        })
+        .collect();
     let mut markers: BTreeSet<Marker> = BTreeSet::new();
     let mut controls = Vec::new();
     let mut glitchtip_down = Vec::new();
-    for (path, name) in allowed.iter().zip(&names) {
+    for ((path, name), direct_path) in allowed.iter().zip(&names).zip(&direct_paths) {
         let mut tried = Vec::new();
         let mut found = None;
         let mut down = None;
@@ -394,13 +404,31 @@ async fn edge(ctx: &Context, out: &mut Outcome, unproven: &mut Vec<String>) -> R
         // only POST gets a keyless `{}` POST.
         for method in ["OPTIONS", "POST"] {
             let answer = exchange(&conn, probe_request(method, path, &conn.host_header)).await?;
-            let carried = match &answer {
+            let mut carried = match &answer {
                 Exchange::Answer(a) => marker_set(a, &own),
                 _ => BTreeSet::new(),
             };
+            let mut straight = serde_json::Value::Null;
+            if let (false, Some((direct, _))) = (carried.is_empty(), &direct) {
+                let request = probe_request(method, direct_path, &direct.host_header);
+                match exchange(direct, request).await? {
+                    Exchange::Answer(d) => {
+                        carried.retain(|m| m.matches(&d));
+                        straight = serde_json::json!({
+                            "answer": Exchange::Answer(d.clone()).describe(),
+                            "headers": d.header_names(),
+                        });
+                    }
+                    other => {
+                        straight =
+                            format!("no answer, so not compared: {}", other.describe()).into();
+                    }
+                }
+            }
             tried.push(serde_json::json!({
                 "method": method,
                 "answer": answer.describe(),
+                "straight_to_glitchtip": straight,
                 "markers": carried.iter().map(Marker::to_string).collect::<Vec<_>>(),
             }));
             match &answer {
@@ -518,6 +546,20 @@ async fn edge(ctx: &Context, out: &mut Outcome, unproven: &mut Vec<String>) -> R
         ),
     }
     Ok(())
+}
+
+/// GlitchTip itself (`glitchtip.url`), when its address resolves from here, with its path
+/// prefix; `None` when it does not, and then the controls are judged by the edge alone.
+async fn glitchtip_direct(ctx: &Context) -> Option<(EdgeConn, String)> {
+    let url = ctx.stack.glitchtip.base_url(&ctx.stack.host);
+    let parsed = url::Url::parse(&url).ok()?;
+    let target = crate::stack::Edge {
+        url,
+        dsn: None,
+        ca_file: None,
+    };
+    let conn = edge_conn(ctx, &target, &parsed).await.ok()?;
+    Some((conn, parsed.path().trim_end_matches('/').to_owned()))
 }
 
 fn no_answer_hint(url: &url::Url) -> String {
@@ -736,14 +778,16 @@ impl std::fmt::Display for Marker {
     }
 }
 
-/// Headers that any server may send on any answer, or that vary per answer; they tell nothing
-/// about who answered.
+/// Headers that any server may send on any answer, or that vary per answer, and the CORS and
+/// caching headers an edge adds when it answers a preflight or serves from a cache itself; they
+/// tell nothing about who answered. Every `access-control-*` header is one of them too.
 const GENERIC_HEADERS: &[&str] = &[
     "accept-ranges",
     "age",
     "allow",
     "alt-svc",
     "cache-control",
+    "cdn-cache-control",
     "connection",
     "content-encoding",
     "content-length",
@@ -758,9 +802,19 @@ const GENERIC_HEADERS: &[&str] = &[
     "retry-after",
     "server",
     "strict-transport-security",
+    "surrogate-control",
+    "timing-allow-origin",
     "transfer-encoding",
+    "vary",
     "via",
+    "x-cache",
+    "x-cache-status",
+    "x-proxy-cache",
 ];
+
+fn is_generic(name: &str) -> bool {
+    GENERIC_HEADERS.contains(&name) || name.starts_with("access-control-")
+}
 
 /// The markers `backend` shows against the edge's `own` answer: header names it carries and
 /// `own` lacks, and its `Server` when the edge's differs.
@@ -769,7 +823,7 @@ fn marker_set(backend: &RawAnswer, own: &RawAnswer) -> BTreeSet<Marker> {
     let mut set: BTreeSet<Marker> = backend
         .header_names()
         .into_iter()
-        .filter(|n| !GENERIC_HEADERS.contains(&n.as_str()) && !own_names.contains(n))
+        .filter(|n| !is_generic(n) && !own_names.contains(n))
         .map(|name| Marker { name, value: None })
         .collect();
     if let Some(server) = backend.header("server") {
@@ -1119,6 +1173,17 @@ mod tests {
             refusal(&Exchange::NoAnswer("timeout".into()), &markers),
             None
         );
+    }
+
+    #[test]
+    fn an_edges_own_cors_preflight_answer_carries_no_marker() {
+        // nginx answering OPTIONS itself: its CORS and caching headers are absent from its
+        // no-Host 400, but they are not GlitchTip's.
+        let own = nginx("400 Bad Request");
+        let preflight = answer(
+            b"HTTP/1.1 204 No Content\r\nServer: nginx\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\nAccess-Control-Max-Age: 86400\r\nVary: Origin\r\nTiming-Allow-Origin: *\r\nX-Cache-Status: MISS\r\n\r\n",
+        );
+        assert!(marker_set(&preflight, &own).is_empty());
     }
 
     #[test]

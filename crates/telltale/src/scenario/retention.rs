@@ -13,6 +13,7 @@
 //! misconfigured one, and a part that could not be checked keeps the scenario from passing
 //! (each part's check is declared with [`Outcome::requires`]).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::parts::{merge, named};
@@ -170,8 +171,8 @@ fn glitchtip(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
             return Ok(());
         }
     }
-    let days_found = |name: &str| -> Result<unit_env::Lookup, Stop> {
-        unit_env::lookup(&show, name).map_err(|e| match e {
+    let file_stop = |e: FileError| {
+        match e {
             FileError::Missing(path) => Stop::failed(
                 unit,
                 format!("{unit} names EnvironmentFile={path}, which does not exist, so systemd will not start it"),
@@ -182,7 +183,10 @@ fn glitchtip(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 format!("cannot read {unit}'s EnvironmentFile {path}: {why}"),
                 "run telltale as a user that may read the unit's environment files (root on the GlitchTip host)",
             ),
-        })
+    }
+    };
+    let days_found = |name: &str| -> Result<unit_env::Lookup, Stop> {
+        unit_env::lookup(&show, name).map_err(file_stop)
     };
     let events = days_found("GLITCHTIP_MAX_EVENT_LIFE_DAYS")?;
     let transactions = days_found("GLITCHTIP_MAX_TRANSACTION_EVENT_LIFE_DAYS")?;
@@ -199,7 +203,21 @@ fn glitchtip(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     ] {
         evidence[name] = serde_json::json!({"value": found.value, "from": found.source});
     }
+    // GlitchTip's default is credited only to a unit that visibly runs GlitchTip: any unit
+    // lacks the variable, so a wrong `settings_unit` would otherwise pass with 90 declared.
+    let names = unit_env::variable_names(&show).map_err(file_stop)?;
+    let identified = glitchtip_signs(&names, &show.exec_start);
+    evidence["glitchtip_signs"] = serde_json::json!(identified);
     out.evidence.record("glitchtip", &evidence);
+    if identified.is_empty() {
+        return Err(Stop::unavailable(
+            unit,
+            format!(
+                "cannot find GlitchTip's settings in {unit}: GLITCHTIP_MAX_EVENT_LIFE_DAYS is unset, and neither its environment (no GLITCHTIP_* variable, nor DATABASE_URL with SECRET_KEY) nor its ExecStart names GlitchTip, so GlitchTip's default of {GLITCHTIP_DEFAULT_DAYS} days cannot be credited to it"
+            ),
+            "point `[glitchtip] settings_unit` at the unit that runs GlitchTip's web server",
+        ));
+    }
 
     let (event_days, shown) = effective(&events, None);
     out.check(
@@ -219,6 +237,26 @@ fn glitchtip(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
         );
     }
     Ok(())
+}
+
+/// What shows that a unit runs GlitchTip: `GLITCHTIP_*` variables, `DATABASE_URL` with
+/// `SECRET_KEY` (its two required settings), or an `ExecStart` naming it. Empty: nothing does.
+fn glitchtip_signs(names: &BTreeSet<String>, exec_start: &[String]) -> Vec<String> {
+    let mut signs: Vec<String> = names
+        .iter()
+        .filter(|n| n.starts_with("GLITCHTIP_"))
+        .cloned()
+        .collect();
+    if names.contains("DATABASE_URL") && names.contains("SECRET_KEY") {
+        signs.push("DATABASE_URL and SECRET_KEY".into());
+    }
+    if exec_start
+        .iter()
+        .any(|e| e.to_ascii_lowercase().contains("glitchtip"))
+    {
+        signs.push("ExecStart names glitchtip".into());
+    }
+    signs
 }
 
 /// The days a GlitchTip setting amounts to (`None` when it is not a number, which GlitchTip's
@@ -267,6 +305,32 @@ mod tests {
         assert_eq!(human(Duration::from_secs(7200)), "2h");
         assert_eq!(human(Duration::from_secs(61)), "61s");
         assert_eq!(human(Duration::ZERO), "0s (never deleted)");
+    }
+
+    #[test]
+    fn only_a_unit_that_names_glitchtip_is_glitchtips() {
+        let names = |ns: &[&str]| ns.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>();
+        assert!(glitchtip_signs(&names(&["LANG", "SECRET_KEY"]), &[]).is_empty());
+        assert!(glitchtip_signs(
+            &names(&["PATH"]),
+            &["{ path=/usr/sbin/sshd ; argv[]=/usr/sbin/sshd -D ; }".into()]
+        )
+        .is_empty());
+        assert_eq!(
+            glitchtip_signs(&names(&["GLITCHTIP_DOMAIN"]), &[]),
+            ["GLITCHTIP_DOMAIN"]
+        );
+        assert_eq!(
+            glitchtip_signs(&names(&["DATABASE_URL", "SECRET_KEY"]), &[]),
+            ["DATABASE_URL and SECRET_KEY"]
+        );
+        assert_eq!(
+            glitchtip_signs(
+                &names(&[]),
+                &["{ path=/nix/store/x-glitchtip/bin/gunicorn ; }".into()]
+            ),
+            ["ExecStart names glitchtip"]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! `systemctl show` of a unit that does not exist exits 0 with an empty environment, so the load
 //! state is read first: only a `loaded` unit says anything about what the service runs with.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,6 +33,8 @@ pub(crate) struct UnitShow {
     pub(crate) environment: Vec<(String, String)>,
     /// `EnvironmentFile=`, in order.
     pub(crate) environment_files: Vec<EnvFile>,
+    /// `ExecStart`, as systemctl shows it (`{ path=… ; argv[]=… ; … }`), one entry per command.
+    pub(crate) exec_start: Vec<String>,
 }
 
 /// One `EnvironmentFile=` entry.
@@ -57,7 +60,8 @@ pub(crate) fn show(unit: &str) -> Result<UnitShow, ShowError> {
     let (program, mut args) = systemctl_command();
     args.extend([
         "show".to_owned(),
-        "--property=LoadState,LoadError,FragmentPath,Environment,EnvironmentFiles".to_owned(),
+        "--property=LoadState,LoadError,FragmentPath,Environment,EnvironmentFiles,ExecStart"
+            .to_owned(),
         "--".to_owned(),
         unit.to_owned(),
     ]);
@@ -104,6 +108,7 @@ pub(crate) fn parse_show(text: &str) -> Result<UnitShow, String> {
             "LoadError" if !value.is_empty() => show.load_error = Some(value.to_owned()),
             "FragmentPath" if !value.is_empty() => show.fragment_path = Some(value.to_owned()),
             "Environment" => show.environment.extend(parse_environment(value)),
+            "ExecStart" if !value.is_empty() => show.exec_start.push(value.to_owned()),
             "EnvironmentFiles" if !value.is_empty() => {
                 let (pattern, flag) = value
                     .rsplit_once(" (ignore_errors=")
@@ -330,11 +335,39 @@ pub(crate) fn lookup(show: &UnitShow, name: &str) -> Result<Lookup, FileError> {
         found.value = Some(v.clone());
         found.source = Some("Environment=".into());
     }
+    found.files_skipped = each_file(show, |path, vars| {
+        // Only the one variable is kept: the same file holds secrets.
+        if let Some((_, v)) = vars.into_iter().rev().find(|(k, _)| k == name) {
+            found.value = Some(v);
+            found.source = Some(format!("EnvironmentFile={}", path.display()));
+        }
+        found.files_read.push(path.to_owned());
+    })?;
+    Ok(found)
+}
+
+/// The names (never the values: the files hold secrets) of every variable the unit's
+/// processes get from `Environment=` and its environment files.
+pub(crate) fn variable_names(show: &UnitShow) -> Result<BTreeSet<String>, FileError> {
+    let mut names: BTreeSet<String> = show.environment.iter().map(|(k, _)| k.clone()).collect();
+    each_file(show, |_, vars| {
+        names.extend(vars.into_iter().map(|(k, _)| k))
+    })?;
+    Ok(names)
+}
+
+/// Reads each environment file of `show` in order, handing its variables to `visit`; returns
+/// the optional files that did not exist.
+fn each_file(
+    show: &UnitShow,
+    mut visit: impl FnMut(&Path, Vec<(String, String)>),
+) -> Result<Vec<String>, FileError> {
+    let mut skipped = Vec::new();
     for file in &show.environment_files {
         let paths = expand(&file.pattern);
         if paths.is_empty() {
             if file.optional {
-                found.files_skipped.push(file.pattern.clone());
+                skipped.push(file.pattern.clone());
                 continue;
             }
             return Err(FileError::Missing(file.pattern.clone()));
@@ -343,7 +376,7 @@ pub(crate) fn lookup(show: &UnitShow, name: &str) -> Result<Lookup, FileError> {
             let text = match std::fs::read_to_string(&path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.optional => {
-                    found.files_skipped.push(path.display().to_string());
+                    skipped.push(path.display().to_string());
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -356,19 +389,10 @@ pub(crate) fn lookup(show: &UnitShow, name: &str) -> Result<Lookup, FileError> {
                     ))
                 }
             };
-            // Only the one variable is kept: the same file holds secrets.
-            if let Some((_, v)) = parse_env_file(&text)
-                .into_iter()
-                .rev()
-                .find(|(k, _)| k == name)
-            {
-                found.value = Some(v);
-                found.source = Some(format!("EnvironmentFile={}", path.display()));
-            }
-            found.files_read.push(path);
+            visit(&path, parse_env_file(&text));
         }
     }
-    Ok(found)
+    Ok(skipped)
 }
 
 /// The files a name or wildcard expression stands for, sorted as glob(3) sorts them. A plain
