@@ -207,7 +207,8 @@ async fn edge(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 "telltale firewall probe {}",
                 ctx.run_id
             ))
-            .tag("telltale_run", &ctx.run_id);
+            .tag("telltale_run", &ctx.run_id)
+            .environment(&ctx.stack.glitchtip.environment);
             let store = ingest.store(&event, Default::default()).await;
             out.check(
                 "edge passes POST /api/<id>/store/",
@@ -222,7 +223,8 @@ async fn edge(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 "telltale firewall probe {} (envelope)",
                 ctx.run_id
             ))
-            .tag("telltale_run", &ctx.run_id);
+            .tag("telltale_run", &ctx.run_id)
+            .environment(&ctx.stack.glitchtip.environment);
             let envelope = ingest.envelope_event(&event, Default::default()).await;
             out.check(
                 "edge passes POST /api/<id>/envelope/",
