@@ -983,7 +983,8 @@ mod tests {
     #[test]
     fn json_items_must_hold_a_json_object_and_errors_name_the_item() {
         // (envelope, item index, type, offset, line, column, words)
-        let cases: &[(&[u8], usize, &str, usize, usize, usize, &str)] = &[
+        type Case<'a> = (&'a [u8], usize, &'a str, usize, usize, usize, &'a str);
+        let cases: &[Case<'_>] = &[
             // Without length: the payload runs to the newline, cut mid-object.
             (
                 b"{}\n{\"type\":\"event\"}\n{\"message\":\"hi\",\n",

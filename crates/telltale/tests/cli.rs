@@ -235,7 +235,9 @@ fn decode_refuses_every_malformed_kind_with_a_position() {
     // A raw snappy block (length 4, one 4-byte literal) holding a PushRequest whose field 1
     // declares 5 bytes where 2 follow.
     let snappy_bad_proto = [4u8, 3 << 2, 0x0a, 0x05, 0x0a, 0x03];
-    let cases: &[(&str, &str, &[u8], &[&str], &[&str])] = &[
+    // (case, kind, body, extra arguments, words the message must hold)
+    type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [&'a str], &'a [&'a str]);
+    let cases: &[Case<'_>] = &[
         (
             "envelope-event-not-json",
             "sentry-envelope",

@@ -45,6 +45,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
             "add `projects = [\"be-platform\", \"be-pwa\"]` under `[glitchtip]`",
         ));
     }
+    scopes(ctx, out, &client).await?;
     let n = ctx.options.items;
     let targets = gt.delivery_projects();
     out.evidence.record(
@@ -116,6 +117,67 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     }
 }
 
+/// Refuses, before anything is sent, a token that cannot read back what the scenario sends
+/// (events sent and then unreadable would stay behind, unresolved); warns when it cannot clean
+/// up. `GET /api/0/` names the token's scopes; a server that cannot answer it (GlitchTip 5
+/// answers 500 for some users) skips this, and the reads themselves decide.
+async fn scopes(
+    ctx: &Context,
+    out: &mut Outcome,
+    client: &telltale_glitchtip::Client,
+) -> Result<(), Stop> {
+    let endpoint = format!("{}/api/0/", ctx.glitchtip_url().trim_end_matches('/'));
+    let root = match client.whoami().await {
+        Ok(root) => root,
+        Err(e) if e.api().is_some_and(|api| api.status() >= 500) => {
+            out.evidence
+                .record("token_scopes", format!("not known: {}", super::chain(&e)));
+            return Ok(());
+        }
+        Err(e) => return Err(Stop::from_error(&endpoint, &e)),
+    };
+    let Some(token) = root.auth else {
+        return Err(Stop::error(
+            &endpoint,
+            "GlitchTip did not accept the API token (GET /api/0/ names no token)",
+            "point `[glitchtip] auth` at a valid API token",
+        ));
+    };
+    out.evidence.record("token_scopes", &token.scopes);
+    let any = |kind: &str, levels: &[&str]| {
+        levels
+            .iter()
+            .any(|l| token.has_scope(&format!("{kind}:{l}")))
+    };
+    let mut lacking = Vec::new();
+    if !any("project", &["read", "write", "admin"]) {
+        lacking.push("project:read (to read each project's keys)");
+    }
+    if !any("event", &["read", "write", "admin"]) {
+        lacking.push("event:read (to read the events back)");
+    }
+    if !lacking.is_empty() {
+        return Err(Stop::error(
+            &endpoint,
+            format!(
+                "the API token lacks {}; nothing was sent",
+                lacking.join(" and ")
+            ),
+            "give the token those scopes (Profile → Auth Tokens), or point `[glitchtip] auth` at one that has them",
+        ));
+    }
+    if ctx.stack.glitchtip.cleanup != Cleanup::Keep && !any("event", &["write", "admin"]) {
+        out.evidence.push(
+            "warnings",
+            format!(
+                "the API token lacks event:write, so the issues this run creates cannot be {}d; give it event:write, or set `[glitchtip] cleanup = \"keep\"`",
+                ctx.stack.glitchtip.cleanup.as_str()
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// The DSN to send to `project` with, after checking the project: it exists, it has a key,
 /// and the DSN the deployment hands its app (when `[glitchtip.dsns]` names it) is one of its
 /// keys. `None` when there is nothing to send with; the failed check says why.
@@ -131,19 +193,34 @@ async fn project_dsn(
         "{}/api/0/projects/{org}/{project}/keys/",
         ctx.glitchtip_url().trim_end_matches('/')
     );
+    let missing = |out: &mut Outcome, from: &str| {
+        out.check(
+            format!("{project}: exists in GlitchTip"),
+            false,
+            format!("project {org}/{project}"),
+            format!("404 from {from}"),
+        );
+    };
     let keys = match client.keys(org, project).await {
         Ok(keys) => keys,
         Err(e) if e.api().is_some_and(|api| api.status() == 404) => {
-            out.check(
-                format!("{project}: exists in GlitchTip"),
-                false,
-                format!("project {org}/{project}"),
-                format!("404 from {endpoint}"),
-            );
+            missing(out, &endpoint);
             return Ok(None);
         }
         Err(e) => return Err(Stop::from_error(&endpoint, &e)),
     };
+    if keys.is_empty() {
+        // GlitchTip lists the keys of a project it does not have as `[]`: ask for the project.
+        let project_endpoint = endpoint.trim_end_matches("keys/").to_owned();
+        match client.project(org, project).await {
+            Ok(_) => {}
+            Err(e) if e.api().is_some_and(|api| api.status() == 404) => {
+                missing(out, &project_endpoint);
+                return Ok(None);
+            }
+            Err(e) => return Err(Stop::from_error(&project_endpoint, &e)),
+        }
+    }
     out.check(
         format!("{project}: has a DSN"),
         !keys.is_empty(),
