@@ -228,6 +228,9 @@ let
       organization = cfg.glitchtip.organization;
       team = cfg.glitchtip.team;
       projects = cfg.glitchtip.projects;
+      # The retention scenario reads GLITCHTIP_MAX_EVENT_LIFE_DAYS from this unit's Environment=
+      # and EnvironmentFile= (GlitchTip's API does not expose it).
+      settings_unit = "glitchtip.service";
     };
     edge = if cfg.publicEdge.url == null then null else { url = cfg.publicEdge.url; };
     journald = {
@@ -256,6 +259,9 @@ let
       keep_glitchtip = cfg.backup.keepGlitchtip;
       state_file = null;
       phase = null;
+      # No scratch database: the dump is proven readable, not restored (the backup-restore test
+      # restores it for real with meridian-restore-glitchtip).
+      scratch_database = null;
     };
     load = {
       signal = "logs";

@@ -195,7 +195,18 @@ impl GrpcClient {
 }
 
 /// Maps a gRPC status to the crate's error, reading `RetryInfo` from the status details.
+///
+/// tonic reports a connection that could not be made or was lost (refused, reset, keep-alive
+/// timeout) as an `UNAVAILABLE` status it makes itself, carrying the failure as its source; a
+/// status the receiver sent has none. Only the latter is an answer, so the former is
+/// [`Error::Transport`]: no receiver said anything.
 pub(crate) fn status_error(status: &tonic::Status, method: &str, timeout: Duration) -> Error {
+    if status.code() == tonic::Code::Unavailable && std::error::Error::source(status).is_some() {
+        return Error::Transport {
+            endpoint: method.to_owned(),
+            source: Box::new(status.clone()),
+        };
+    }
     let code = status.code() as i32;
     if status.code() == tonic::Code::Cancelled && status.message() == "Timeout expired" {
         return Error::Timeout {
@@ -238,5 +249,23 @@ mod tests {
             status_error(&tonic::Status::cancelled("Timeout expired"), "m", t),
             Error::Timeout { .. }
         ));
+    }
+
+    /// A port nothing listens on: tonic's own `UNAVAILABLE` is no answer from a receiver.
+    #[tokio::test]
+    async fn a_refused_connection_is_a_transport_error_not_an_answer() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = GrpcClient::builder(format!("http://127.0.0.1:{port}"))
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        let mut synth = crate::Synth::new(crate::RunTag::new("tt-refused"), "t");
+        let err = client.export(&synth.trace(0)).await.unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert!(err.api().is_none());
     }
 }

@@ -77,6 +77,11 @@ impl Proc {
         Proc { child, log }
     }
 
+    /// The process id, for tests that signal the server (stop and continue it).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The last lines of the process's output, for failure messages.
     pub fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

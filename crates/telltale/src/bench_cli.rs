@@ -46,6 +46,10 @@ pub(crate) struct Args {
     /// Streams the lines spread over.
     #[arg(long, default_value_t = 4)]
     pub(crate) streams: u32,
+    /// Latency budget: a step whose p99 send-to-visible latency is over this many
+    /// milliseconds does not hold (default: the stack description's `[load] max_p99_ms`).
+    #[arg(long)]
+    pub(crate) max_p99_ms: Option<u32>,
     /// Draw rate against latency as SVG.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
@@ -54,12 +58,8 @@ pub(crate) struct Args {
     pub(crate) report: crate::ReportFormat,
 }
 
-/// A fixed run without `--rate` uses the stack description's burst rate.
-fn default_rate(stack: &Stack) -> f64 {
-    f64::from(stack.load.rate)
-}
-
-/// Runs the bench; the exit code is 0 when it passed, 1 when not, 2 when it could not run.
+/// Runs the bench; the exit code is 0 when it passed (every check of a fixed run held, or a
+/// ramp step held), 1 when a check failed, 2 when it could not run or could prove nothing.
 pub(crate) async fn run(args: Args) -> Result<u8> {
     let stack = match Stack::from_file(&args.stack) {
         Ok(s) => s,
@@ -76,30 +76,36 @@ pub(crate) async fn run(args: Args) -> Result<u8> {
         Signal::Faro => bench::Signal::Faro,
         Signal::Sentry => bench::Signal::Sentry,
     };
+    // A fixed run without `--rate` uses the stack description's burst rate, and without
+    // `--max-p99-ms` its latency budget.
+    if !args.ramp && args.rate.is_none() && stack.load.rate == 0 {
+        eprintln!(
+            "telltale bench: could not run: no --rate given, and the stack description's `[load] rate` is 0: nothing would be sent\n  what to do: pass --rate N (items per second) or set `[load] rate`"
+        );
+        return Ok(2);
+    }
+    let rate = f64::from(args.rate.unwrap_or(stack.load.rate));
+    let max_p99_ms = args.max_p99_ms.or(stack.load.max_p99_ms);
     let settings = Settings {
         line_bytes: args.line_bytes as usize,
         streams: args.streams,
         step: Duration::from_secs(u64::from(args.duration)),
+        max_p99: max_p99_ms.map(|ms| Duration::from_millis(u64::from(ms))),
         ..Settings::default()
     };
-    let rate = args.rate.map(f64::from).unwrap_or(default_rate(&stack));
     let ctx = Context::new(stack, Options::default());
     let human = matches!(args.report, crate::ReportFormat::Human);
     let progress = std::io::stderr().is_terminal() || human;
     let on_step = |s: &Step| {
         if progress {
             eprintln!(
-                "step {:>2}: {:>8.0} items/s asked, {:>8.0} achieved, {:.3} MiB/s, p99 {:.0} ms, {}",
+                "step {:>2}: {:>8.0} items/s asked, {:>8.0} accepted, {:.3} MiB/s, p99 {:.0} ms, {}",
                 s.step,
                 s.target_items_per_s,
-                s.achieved_items_per_s,
+                s.accepted_items_per_s,
                 s.achieved_mib_per_s,
                 s.delivery.latency_ms.p99,
-                match &s.saturation {
-                    Some(sat) => format!("saturated ({})", sat.kind),
-                    None if s.clean => "held".into(),
-                    None => s.delivery.describe(),
-                }
+                s.verdict()
             );
         }
     };

@@ -61,6 +61,10 @@ enum Command {
         /// Seconds to keep querying for items not yet seen.
         #[arg(long, default_value_t = 90)]
         deadline: u64,
+        /// Seconds to wait, once every item is seen, before reading back once more to catch
+        /// late copies (a collector's retry); cut short by the deadline.
+        #[arg(long, default_value_t = 3)]
+        settle: u64,
     },
     /// Starts a local stack from the binaries found on PATH or in `*_BIN` variables, on
     /// 127.0.0.1 with the NixOS module's settings, and writes its `stack.toml`. Says which parts
@@ -214,10 +218,12 @@ async fn run(cli: Cli) -> Result<()> {
             junit,
             items,
             deadline,
+            settle,
         } => {
             let options = telltale::scenario::Options {
                 items,
                 deadline: std::time::Duration::from_secs(deadline),
+                settle: std::time::Duration::from_secs(settle),
                 ..Default::default()
             };
             let code = check(&stack, scenarios, report, junit.as_deref(), options).await?;

@@ -249,9 +249,10 @@ pub struct GlitchTip {
     pub team: String,
     /// The projects, whose DSNs the deployment hands back.
     pub projects: Vec<String>,
-    /// The systemd unit whose `Environment=` holds GlitchTip's settings
-    /// (`GLITCHTIP_MAX_EVENT_LIFE_DAYS`), read with `systemctl show` when telltale runs on the
-    /// host; GlitchTip's API does not expose its retention.
+    /// The systemd unit that runs GlitchTip with its settings (`GLITCHTIP_MAX_EVENT_LIFE_DAYS`),
+    /// read with `systemctl show` and its `EnvironmentFile=`s when telltale runs on the host
+    /// (`TELLTALE_SYSTEMCTL` names another systemctl command, e.g. `systemctl --user`);
+    /// GlitchTip's API does not expose its retention.
     pub settings_unit: Option<String>,
     /// The `environment` every event the harness sends carries, so alert rules and people can
     /// tell the harness's events from the apps'.
@@ -435,23 +436,58 @@ pub struct Firewall {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortExpectation {
-    /// `host:port`, e.g. `meridian:3100` or `[fd7a::1]:9090`.
+    /// `host:port`, e.g. `meridian:3100` or `[fd7a::1]:9090`. Every address the name resolves
+    /// to is probed.
     pub target: String,
-    /// `open` or `closed`.
+    /// `open`, `closed` or `filtered`.
     pub state: PortState,
 }
 
-/// Whether a port must accept connections.
+/// What a TCP connection to a port must meet.
+///
+/// Silence is never evidence on its own: a timeout (or an ICMP unreachable) only counts as
+/// `filtered`, or as `closed`, when the same address answered on another declared port
+/// (connected, or refused with a reset), which proves the host is up. Otherwise the host may
+/// simply be down or unroutable, and the scenario cannot prove the expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PortState {
     /// A TCP connection succeeds.
     Open,
-    /// A TCP connection is refused or times out.
+    /// No connection: refused with a reset, or filtered on a host proven up.
     Closed,
+    /// No answer at all (the packets are dropped, or rejected with an ICMP unreachable) on a
+    /// host proven up; a reset fails this expectation.
+    Filtered,
 }
 
-/// Where the backups are and how fresh they must be.
+impl PortState {
+    /// The word in the stack description and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+        }
+    }
+}
+
+/// Splits a firewall target into host and port: `host:port`, `1.2.3.4:port` or `[v6]:port`.
+pub fn split_target(target: &str) -> Option<(&str, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']')?,
+        // An unbracketed IPv6 address would be ambiguous (`::1:80`).
+        None if host.contains(':') => return None,
+        None => host,
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+/// Where the backups are and how fresh they must be. Only files named as the NixOS module's
+/// backup jobs name them count (`grafana-YYYYMMDDTHHMMSSZ.db`, `glitchtip-YYYYMMDDTHHMMSSZ.dump`);
+/// their `.part` files and anything else in the folders are listed, never counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Backup {
@@ -470,6 +506,11 @@ pub struct Backup {
     pub state_file: Option<PathBuf>,
     /// `record` or `verify`, with `state_file`.
     pub phase: Option<BackupPhase>,
+    /// A PostgreSQL database GlitchTip's newest dump may be restored into, as a libpq connection
+    /// string or URI without a password (libpq reads one from `PGPASSFILE` or `PGPASSWORD`).
+    /// The restore runs in one transaction that is rolled back, so the database is left as it
+    /// was. Without it the dump is only proven readable (`pg_restore --list`), not restorable.
+    pub scratch_database: Option<String>,
 }
 
 impl Default for Backup {
@@ -482,6 +523,7 @@ impl Default for Backup {
             keep_glitchtip: 14,
             state_file: None,
             phase: None,
+            scratch_database: None,
         }
     }
 }
@@ -510,6 +552,9 @@ pub struct Load {
     pub line_bytes: u32,
     /// Streams the lines spread over.
     pub streams: u32,
+    /// The latency budget: the burst fails when its p99 send-to-visible latency, in
+    /// milliseconds, is over it. Unset: latency is reported, not judged.
+    pub max_p99_ms: Option<u32>,
 }
 
 impl Default for Load {
@@ -520,6 +565,7 @@ impl Default for Load {
             duration_secs: 10,
             line_bytes: 100,
             streams: 4,
+            max_p99_ms: None,
         }
     }
 }
@@ -619,6 +665,34 @@ impl Stack {
                 origin,
                 "glitchtip.canary_project is empty: name the project or leave the key out".into(),
             ));
+        }
+        for e in self.firewall.iter().flat_map(|f| &f.expect) {
+            if split_target(&e.target).is_none() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "firewall target {:?} is not `host:port` (an IPv6 address goes in brackets: `[fd7a::1]:9090`)",
+                        e.target
+                    ),
+                ));
+            }
+        }
+        if let Some(conn) = self
+            .backup
+            .as_ref()
+            .and_then(|b| b.scratch_database.as_deref())
+        {
+            // `postgresql://user:secret@host/db` or `password=secret`: a secret inline.
+            let authority = conn
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+            let userinfo = authority.rsplit_once('@').map_or("", |(u, _)| u);
+            if conn.to_ascii_lowercase().contains("password") || userinfo.contains(':') {
+                return Err(invalid(
+                    origin,
+                    "backup.scratch_database: secrets are never written inline; leave the password out and give it to libpq through PGPASSFILE or PGPASSWORD".into(),
+                ));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for unit in &self.journald.units {
@@ -800,6 +874,78 @@ app = "demo"
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("glitchtip.dsns: give exactly one"), "{err}");
+    }
+
+    #[test]
+    fn firewall_states_and_targets_are_read() {
+        let stack = Stack::from_toml(
+            "[firewall]\nvantage = \"internet\"\nexpect = [\n  { target = \"meridian:3100\", state = \"closed\" },\n  { target = \"[fd7a::1]:9100\", state = \"filtered\" },\n  { target = \"10.0.0.1:8080\", state = \"open\" },\n]\n",
+        )
+        .unwrap();
+        let states: Vec<PortState> = stack
+            .firewall
+            .as_ref()
+            .unwrap()
+            .expect
+            .iter()
+            .map(|e| e.state)
+            .collect();
+        assert_eq!(
+            states,
+            [PortState::Closed, PortState::Filtered, PortState::Open]
+        );
+        // The JSON the NixOS module's tests write round-trips, `filtered` included.
+        assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+        assert_eq!(split_target("meridian:3100"), Some(("meridian", 3100)));
+        assert_eq!(split_target("[fd7a::1]:9100"), Some(("fd7a::1", 9100)));
+        for bad in [
+            "meridian",
+            "meridian:",
+            "meridian:0",
+            ":80",
+            "fd7a::1:9100",
+            "[fd7a::1:9100",
+            "h:99999",
+        ] {
+            assert_eq!(split_target(bad), None, "{bad}");
+        }
+        let err = Stack::from_toml(
+            "[firewall]\nexpect = [{ target = \"meridian\", state = \"closed\" }]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("\"meridian\" is not `host:port`"), "{err}");
+        assert!(Stack::from_toml(
+            "[firewall]\nexpect = [{ target = \"m:1\", state = \"stealth\" }]\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_scratch_database_with_a_password_is_refused() {
+        for conn in [
+            "postgresql://telltale:hunter2@127.0.0.1/scratch",
+            "host=/run/postgresql dbname=scratch password=hunter2",
+        ] {
+            let err = Stack::from_toml(&format!("[backup]\nscratch_database = {conn:?}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("never written inline") && !err.contains("hunter2"),
+                "{err}"
+            );
+        }
+        for conn in [
+            "postgresql://telltale@127.0.0.1:5433/scratch",
+            "host=/run/postgresql dbname=scratch user=postgres",
+        ] {
+            let stack =
+                Stack::from_toml(&format!("[backup]\nscratch_database = {conn:?}\n")).unwrap();
+            assert_eq!(
+                stack.backup.unwrap().scratch_database.as_deref(),
+                Some(conn)
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! `telltale bench` as a user runs it: a short fixed-rate `bench logs` against the real Loki
-//! named by `LOKI_URL` (zero loss, a well-formed `telltale-bench-report` v1, a plot), the
-//! `load-burst` scenario through `check`, and an absent receiver reported as could-not-run.
-//! No assertion here is about speed: figures live in `docs/bench.md`.
+//! `telltale bench` as a user runs it against the real Loki named by `LOKI_URL`: the positive
+//! controls (a short fixed-rate `bench logs` whose rate, refusal and loss checks all hold, with a
+//! well-formed `telltale-bench-report` v2 and a plot; the `load-burst` scenario through `check`),
+//! a latency budget no Loki meets (exit 1 naming `latency p99`), and an absent receiver
+//! reported as could-not-run. The rate asked is low enough for any Loki on any machine:
+//! figures live in `docs/bench.md`; the faults that need a misconfigured Loki are in
+//! `bench_faults_live.rs`.
 
 use std::path::Path;
 
@@ -26,7 +29,7 @@ fn loki_url() -> Option<String> {
 }
 
 #[test]
-fn bench_logs_at_a_fixed_rate_loses_nothing_and_reports_v1_json() {
+fn bench_logs_at_a_fixed_rate_loses_nothing_and_reports_v2_json() {
     let Some(url) = loki_url() else { return };
     let dir = telltale_testsupport::TempDir::new("bench-live");
     let stack = write_stack(&dir.0, &format!("[loki]\nurl = \"{url}\"\n"));
@@ -45,6 +48,8 @@ fn bench_logs_at_a_fixed_rate_loses_nothing_and_reports_v1_json() {
         "120",
         "--streams",
         "3",
+        "--max-p99-ms",
+        "30000",
         "--report",
         "json",
         "--plot",
@@ -53,7 +58,7 @@ fn bench_logs_at_a_fixed_rate_loses_nothing_and_reports_v1_json() {
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
     assert_eq!(report["schema"], "telltale-bench-report");
-    assert_eq!(report["version"], 1);
+    assert_eq!(report["version"], 2);
     assert_eq!(report["signal"], "logs");
     assert_eq!(report["mode"], "fixed");
     assert_eq!(report["settings"]["line_bytes"], 120);
@@ -73,6 +78,30 @@ fn bench_logs_at_a_fixed_rate_loses_nothing_and_reports_v1_json() {
     }
     assert_eq!(step["rejected"], 0);
     assert_eq!(step["clean"], true);
+    let checks: Vec<(&str, bool)> = step["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["passed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("rate", true),
+            ("refused", true),
+            ("loss", true),
+            ("latency p99", true)
+        ],
+        "{step:#}"
+    );
+    assert!(
+        step["accepted_items_per_s"].as_f64().unwrap() >= 380.0,
+        "{step:#}"
+    );
+    assert_eq!(step["read_back"]["first"], 1200, "{step:#}");
+    assert_eq!(step["read_back"]["settled"], 1200, "{step:#}");
+    assert_eq!(report["settings"]["min_rate_percent"], 95);
+    assert_eq!(report["settings"]["max_p99_ms"], 30000.0);
     for p in ["p50", "p95", "p99", "max"] {
         assert!(d["latency_ms"][p].as_f64().unwrap() >= 0.0, "{p}");
     }
@@ -115,10 +144,79 @@ fn load_burst_passes_with_zero_loss() {
         (Some(600), Some(600))
     );
     assert!(
-        scenario["evidence"]["achieved_items_per_s"]
+        scenario["evidence"]["accepted_items_per_s"]
             .as_f64()
             .unwrap()
-            > 0.0
+            >= 285.0,
+        "{scenario:#}"
+    );
+    let checks: Vec<(&str, bool)> = scenario["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["passed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [("rate", true), ("refused", true), ("loss", true)],
+        "{scenario:#}"
+    );
+}
+
+/// A budget of 1 ms p99: every line is seen at the earliest one poll (100 ms) after it was
+/// sent, so no Loki meets it. The bench and the burst fail naming `latency p99` alone.
+#[test]
+fn a_latency_budget_the_stack_cannot_meet_fails_naming_latency() {
+    let Some(url) = loki_url() else { return };
+    let dir = telltale_testsupport::TempDir::new("bench-budget");
+    let stack = write_stack(
+        &dir.0,
+        &format!(
+            "[loki]\nurl = \"{url}\"\n\n[load]\nrate = 200\nduration_secs = 2\nmax_p99_ms = 1\n"
+        ),
+    );
+    // Rate and budget from `[load]`, as a fixed run without flags takes them.
+    let (code, stdout, stderr) = telltale(&[
+        "bench",
+        "logs",
+        "--stack",
+        &stack,
+        "--duration",
+        "2",
+        "--report",
+        "json",
+    ]);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let step = &report["steps"][0];
+    let failed: Vec<&str> = step["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["latency p99"], "{step:#}");
+    assert_eq!(step["delivery"]["delivered"], 400, "{step:#}");
+    assert_eq!(report["outcome"]["stopped_by"]["kind"], "latency");
+
+    let (code, stdout, stderr) = telltale(&[
+        "check",
+        "--stack",
+        &stack,
+        "--scenario",
+        "load-burst",
+        "--report",
+        "json",
+    ]);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["status"], "failed", "{scenario:#}");
+    let summary = scenario["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("latency p99: expected <= 1 ms"),
+        "{summary}"
     );
 }
 

@@ -1,7 +1,9 @@
-//! The `grafana` scenario's own logic against an in-process fake of Grafana's HTTP API. No
-//! Grafana can be installed on this machine kind, so this is not the contract (that needs a real
-//! Grafana: the NixOS VM tests and the testkit's container run one); it proves the scenario passes
-//! a provisioned, locked-down Grafana and fails each way one can be wrong.
+//! The `grafana` scenario's own logic against an in-process FAKE of Grafana's HTTP API, written
+//! from Grafana's API documentation, not recorded from a Grafana. No Grafana can be installed on
+//! this machine kind (no Debian package, no binary), so this is not the contract and there is no
+//! real-server fault matrix for this scenario here: that needs a real Grafana (the NixOS VM tests
+//! and the testkit's container run one). It proves the scenario passes a provisioned, locked-down
+//! Grafana, fails each way one can be wrong, and never blames the stack for its own credential.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -14,6 +16,8 @@ use telltale_testsupport::TempDir;
 #[derive(Clone, Copy, Default)]
 struct Faults {
     anonymous_allowed: bool,
+    anonymous_viewer: bool,
+    admin_refused: bool,
     datasource_from_ui: bool,
     loki_unhealthy: bool,
     no_operator: bool,
@@ -23,9 +27,16 @@ struct Faults {
 const ADMIN: &str = "Basic YWRtaW46czNjcmV0";
 
 fn answer(path: &str, auth: Option<&str>, f: Faults) -> (u16, String) {
-    let authed = auth == Some(ADMIN);
+    let authed = auth == Some(ADMIN) && !f.admin_refused;
     if path == "/api/health" {
         return (200, r#"{"database":"ok","version":"11.3.1"}"#.into());
+    }
+    if !authed && f.anonymous_viewer {
+        // Anonymous access as a Viewer: reads pass, the admin-only datasource list is 403.
+        return match path {
+            "/api/datasources" => (403, r#"{"message":"Permission denied"}"#.into()),
+            _ => (200, "{}".into()),
+        };
     }
     if !authed && !f.anonymous_allowed {
         return (401, r#"{"message":"Unauthorized"}"#.into());
@@ -104,6 +115,18 @@ fn serve(f: Faults) -> u16 {
 }
 
 fn check(f: Faults) -> (i32, Vec<String>) {
+    let (code, report) = run(f);
+    let failed = report["scenarios"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    (code, failed)
+}
+
+fn run(f: Faults) -> (i32, serde_json::Value) {
     let port = serve(f);
     let dir = TempDir::new("grafana-fake");
     let password = dir.0.join("password");
@@ -127,20 +150,56 @@ fn check(f: Faults) -> (i32, Vec<String>) {
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let failed = report["scenarios"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect();
-    (out.status.code().unwrap(), failed)
+    (out.status.code().unwrap(), report)
 }
 
 #[test]
 fn a_provisioned_locked_down_grafana_passes() {
-    let (code, failed) = check(Faults::default());
-    assert_eq!((code, failed), (0, Vec::<String>::new()));
+    let (code, report) = run(Faults::default());
+    let s = &report["scenarios"][0];
+    assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
+    let names: Vec<&str> = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    // The way to the checks is evidence, not a check.
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("/api/health") || n.contains("status")),
+        "{names:?}"
+    );
+    assert_eq!(s["evidence"]["health"]["status"], 200);
+    assert!(names.contains(&"user operator exists"), "{names:?}");
+}
+
+#[test]
+fn a_refused_credential_is_an_error_not_a_failed_stack() {
+    let (code, report) = run(Faults {
+        admin_refused: true,
+        ..Default::default()
+    });
+    let s = &report["scenarios"][0];
+    assert_eq!((code, s["status"].as_str()), (2, Some("error")), "{s:#}");
+    assert!(s["problem"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("refused the configured credential"));
+}
+
+#[test]
+fn an_anonymous_viewer_is_anonymous_access_let_in() {
+    let (code, failed) = check(Faults {
+        anonymous_viewer: true,
+        ..Default::default()
+    });
+    assert_eq!(code, 1);
+    for path in ["/api/org", "/api/datasources", "/api/search"] {
+        let name = format!("anonymous GET {path} refused");
+        assert!(failed.contains(&name), "{name} not among {failed:?}");
+    }
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn up_check_passes_what_runs_and_never_passes_what_is_missing() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "prometheus storage.tsdb.retention.time")
+        .find(|c| c["name"] == "prometheus retention: storage.tsdb.retention.time")
         .expect("the Prometheus retention was checked");
     assert_eq!(prom_check["passed"], true, "{prom_check}");
 

@@ -1,6 +1,7 @@
 //! The signal-independent half of a bench step: the paced generator thread, the poller that
-//! records when each item first shows, the one complete read-back into the
-//! [`Ledger`](crate::accounting::Ledger), and the step's figures. Each signal supplies only a
+//! records when each item first shows, the complete read-back into the
+//! [`Ledger`](crate::accounting::Ledger) (twice: once the polls end, and again after a settle
+//! period, so a copy that arrives late is counted), and the step's figures. Each signal supplies only a
 //! [`Sender`] (how a batch of sequence numbers goes out, and what the receiver said) and a
 //! [`Probe`] (how the far side is queried), so every signal is measured the same way.
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::report::{latency_ms, mib, CpuUse, Step};
+use super::report::{latency_ms, mib, per_second, CpuUse, ReadBack, Step};
 use super::{cpu, BenchError, Settings};
 use crate::accounting::{Ledger, Sighting};
 use crate::report::Delivery;
@@ -70,6 +71,11 @@ pub(super) trait Probe {
     /// Every copy of every item of the step, in the order the server keeps them (sequence
     /// order where it promises none).
     fn read_back(&mut self) -> impl Future<Output = Result<Vec<u64>, BenchError>> + Send;
+    /// Whether the read-back can show a second copy of an item. A store that folds copies
+    /// (GlitchTip keys events by their id) answers `false`: `delivered` then means visible.
+    fn duplicates_observable(&self) -> bool {
+        true
+    }
 }
 
 /// What the generator thread hands back.
@@ -167,10 +173,24 @@ pub(super) async fn step<S: Sender>(
         None => unreachable!("the loop ends only after the generator reported"),
     };
 
-    // One complete read-back of the step decides delivered, duplicated and missing; the polls
-    // only said when each item first showed.
-    let read = probe.read_back().await?;
+    // A complete read-back of the step decides delivered, duplicated and missing; the polls
+    // only said when each item first showed. It is read once more after the settle period:
+    // a collector's retry can store a second copy after the first read was complete.
+    let first = probe.read_back().await?;
+    tokio::time::sleep(settings.settle).await;
+    let settled = probe.read_back().await?;
     let end = clock.elapsed();
+    let read_back = ReadBack {
+        first: first.len() as u64,
+        settled: settled.len() as u64,
+        settle_ms: crate::report::millis(settings.settle),
+    };
+    // The fuller read decides (the later one on a tie): a copy seen by either read exists.
+    let read = if first.len() > settled.len() {
+        first
+    } else {
+        settled
+    };
     let mut ledger = Ledger::new(None);
     for (seq, at) in generated.sent_at.iter().enumerate() {
         ledger.sent(seq as u64, *at);
@@ -186,14 +206,17 @@ pub(super) async fn step<S: Sender>(
     };
     let sent = generated.sent_at.len() as u64;
     let tally = generated.tally;
+    // Measured from the send timestamps alone, never credited with the plan: a receiver that
+    // answers slowly stretches the window and lowers the rate.
     let send_s = generated
         .last_push_end
         .saturating_sub(generated.first_push)
         .as_secs_f64();
-    // Never credit more than the plan: a step of one send has no duration of its own.
-    let send_s = send_s.max(total as f64 / rate);
-    let achieved = sent as f64 / send_s;
-    let delivery = Delivery::from_summary(signal, &summary);
+    let achieved = per_second(sent, send_s, rate);
+    let mut delivery = Delivery::from_summary(signal, &summary);
+    if !probe.duplicates_observable() {
+        delivery = delivery.duplicates_unobservable();
+    }
     let clean = delivery.is_clean() && tally.rejected == 0 && tally.unknown == 0;
     Ok(Step {
         step: n,
@@ -202,6 +225,7 @@ pub(super) async fn step<S: Sender>(
         sent,
         bytes: tally.bytes,
         achieved_items_per_s: achieved,
+        accepted_items_per_s: per_second(tally.accepted, send_s, rate),
         achieved_mib_per_s: mib(tally.bytes) / sent.max(1) as f64 * achieved,
         requests: generated.requests,
         wire_bytes: tally.wire_bytes,
@@ -212,9 +236,11 @@ pub(super) async fn step<S: Sender>(
         first_rejection: tally.first_rejection,
         push_ms: latency_ms(generated.push_times),
         delivery,
+        read_back,
         poll_interval_ms: crate::report::millis(poll_interval),
         clean,
         saturation: None,
+        checks: Vec::new(),
         cpu: CpuUse::of(generated.cpu.as_secs_f64(), process_s, sent),
     })
 }
@@ -263,6 +289,9 @@ async fn send_all<S: Sender>(
     };
     let per_batch = sender.batch_items().max(1);
     let start = Instant::now();
+    // The last item is due at (total - 1) / rate: the generator wakes for it then rather than
+    // at the next tick, so the schedule itself never stretches the send window.
+    let last_due = start + Duration::from_secs_f64((total.saturating_sub(1)) as f64 / rate);
     let mut made = 0u64;
     let mut tick = 0u32;
     while made < total {
@@ -291,7 +320,7 @@ async fn send_all<S: Sender>(
             break;
         }
         tick += 1;
-        let next = start + interval * tick;
+        let next = (start + interval * tick).min(last_due);
         if next > Instant::now() {
             tokio::time::sleep_until(next.into()).await;
         }
@@ -302,16 +331,37 @@ async fn send_all<S: Sender>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::report::{step_checks, MIN_RATE_PERCENT};
     use std::sync::Mutex;
 
-    /// An in-process receiver for the driver's own bookkeeping: it stores what it accepts in
-    /// memory, refuses every fifth batch, and the probe reads that memory back.
+    /// An in-process receiver for the driver's own bookkeeping, not a contract with any real
+    /// server: it stores what it accepts in memory, refuses every `refuse_every`th batch,
+    /// answers each batch after `delay` (a slow receiver), and the probe reads that memory
+    /// back. With `late_copy`, the first complete read-back makes a second copy of item 3
+    /// appear afterwards, as a collector's retry would.
     #[derive(Clone, Default)]
-    struct Memory(Arc<Mutex<Vec<u64>>>);
+    struct Memory {
+        store: Arc<Mutex<Vec<u64>>>,
+        late_copy: bool,
+        reads: u32,
+    }
 
     struct MemorySender {
         store: Memory,
         batches: u64,
+        refuse_every: u64,
+        delay: Duration,
+    }
+
+    impl MemorySender {
+        fn new(store: &Memory) -> MemorySender {
+            MemorySender {
+                store: store.clone(),
+                batches: 0,
+                refuse_every: 0,
+                delay: Duration::ZERO,
+            }
+        }
     }
 
     impl Sender for MemorySender {
@@ -321,47 +371,71 @@ mod tests {
         async fn send(&mut self, first: u64, count: u64, tally: &mut Tally) {
             self.batches += 1;
             tally.bytes += count * 10;
-            if self.batches.is_multiple_of(5) {
+            tokio::time::sleep(self.delay).await;
+            if self.refuse_every > 0 && self.batches.is_multiple_of(self.refuse_every) {
                 tally.reject("throttled", "429 slow down", count);
                 return;
             }
             tally.accepted += count;
-            self.store.0.lock().unwrap().extend(first..first + count);
+            self.store
+                .store
+                .lock()
+                .unwrap()
+                .extend(first..first + count);
         }
     }
 
     impl Probe for Memory {
         async fn poll(&mut self) -> Result<Vec<u64>, BenchError> {
-            Ok(self.0.lock().unwrap().clone())
+            Ok(self.store.lock().unwrap().clone())
         }
         async fn read_back(&mut self) -> Result<Vec<u64>, BenchError> {
-            Ok(self.0.lock().unwrap().clone())
+            self.reads += 1;
+            let mut store = self.store.lock().unwrap();
+            let mut read = store.clone();
+            read.sort_unstable();
+            if self.late_copy && self.reads == 1 {
+                store.push(3);
+            }
+            Ok(read)
         }
     }
 
-    #[tokio::test]
-    async fn refused_batches_are_counted_and_missing_and_the_rest_delivered_once() {
-        let settings = Settings {
-            step: Duration::from_millis(500),
-            batch_interval: Duration::from_millis(20),
+    fn settings(step_ms: u64, interval_ms: u64) -> Settings {
+        Settings {
+            step: Duration::from_millis(step_ms),
+            batch_interval: Duration::from_millis(interval_ms),
+            settle: Duration::from_millis(10),
             ..Settings::default()
-        };
-        let mut store = Memory::default();
-        let sender = MemorySender {
-            store: store.clone(),
-            batches: 0,
-        };
-        let step = step(
-            &settings,
+        }
+    }
+
+    async fn run(settings: &Settings, rate: f64, sender: MemorySender, store: &mut Memory) -> Step {
+        let mut step = step(
+            settings,
             "memory",
             1,
-            100.0,
+            rate,
             sender,
-            &mut store,
+            store,
             Duration::from_millis(10),
         )
         .await
         .unwrap();
+        step.checks = step_checks(&step, MIN_RATE_PERCENT, None);
+        step
+    }
+
+    fn passed(step: &Step, name: &str) -> bool {
+        step.checks.iter().find(|c| c.name == name).unwrap().passed
+    }
+
+    #[tokio::test]
+    async fn refused_batches_are_counted_and_missing_and_the_rest_delivered_once() {
+        let mut store = Memory::default();
+        let mut sender = MemorySender::new(&store);
+        sender.refuse_every = 5;
+        let step = run(&settings(500, 20), 100.0, sender, &mut store).await;
         assert_eq!(step.sent, 50);
         assert_eq!(step.accepted + step.rejected, 50);
         assert!(step.rejected > 0);
@@ -372,5 +446,59 @@ mod tests {
         assert_eq!(step.delivery.duplicated, 0);
         assert_eq!(step.bytes, 500);
         assert!(!step.clean);
+        assert!(!passed(&step, "refused") && !passed(&step, "loss"));
+        assert!(
+            step.accepted_items_per_s < step.achieved_items_per_s,
+            "only accepted items count for the rate: {step:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_copy_that_arrives_after_the_first_complete_read_is_counted() {
+        let mut store = Memory {
+            late_copy: true,
+            ..Memory::default()
+        };
+        let sender = MemorySender::new(&store);
+        let step = run(&settings(300, 20), 100.0, sender, &mut store).await;
+        assert_eq!(step.sent, 30);
+        assert_eq!(
+            (step.read_back.first, step.read_back.settled),
+            (30, 31),
+            "{:?}",
+            step.read_back
+        );
+        assert_eq!(step.delivery.duplicated, 1, "{:?}", step.delivery);
+        assert_eq!(step.delivery.delivered, 29);
+        assert!(!passed(&step, "loss"));
+    }
+
+    /// A slow receiver (every answer takes 50 ms, three items a batch) takes everything and
+    /// loses nothing, yet cannot keep up with 100 items/s: the `rate` check fails, on the send
+    /// timestamps alone.
+    #[tokio::test]
+    async fn a_receiver_that_answers_slowly_fails_the_rate_check_though_nothing_is_lost() {
+        let mut store = Memory::default();
+        let mut sender = MemorySender::new(&store);
+        sender.delay = Duration::from_millis(50);
+        let step = run(&settings(500, 20), 100.0, sender, &mut store).await;
+        assert_eq!(step.delivery.delivered, 50, "{:?}", step.delivery);
+        assert!(passed(&step, "loss") && passed(&step, "refused"));
+        assert!(!passed(&step, "rate"), "{:#?}", step.checks);
+        // 17 answers of 50 ms each: at most 50 items in 0.85 s.
+        assert!(step.accepted_items_per_s < 60.0, "{step:#?}");
+    }
+
+    /// The generator sends the last item when it is due, not at the next tick: with ticks of
+    /// 300 ms a 1 s step would otherwise end at 1.2 s and score 83 % of the asked rate on a
+    /// receiver that answers at once.
+    #[tokio::test]
+    async fn the_schedule_alone_never_stretches_the_send_window() {
+        let mut store = Memory::default();
+        let sender = MemorySender::new(&store);
+        let step = run(&settings(1000, 300), 100.0, sender, &mut store).await;
+        assert_eq!(step.sent, 100);
+        assert!(step.send_s < 1.05, "{step:#?}");
+        assert!(passed(&step, "rate"), "{:#?}", step.checks);
     }
 }

@@ -141,6 +141,7 @@ pub(super) struct LokiProbe<'a> {
     seq_of: SeqOf,
     page: u32,
     window_start: Timestamp,
+    skew: Duration,
     cursor: Timestamp,
     seen_ts: Vec<Option<i64>>,
     contiguous: usize,
@@ -150,15 +151,18 @@ pub(super) struct LokiProbe<'a> {
 
 impl<'a> LokiProbe<'a> {
     /// A probe for `total` items matched by `query`, whose lines `seq_of` reads; lines of
-    /// about `line_bytes` size its pages.
+    /// about `line_bytes` size its pages. Its window reaches `skew` before now and past the
+    /// moment of each read: Alloy stamps OTLP and Faro lines with its own clock, and a
+    /// collector whose clock runs behind this machine's must not make every item read as lost.
     pub(super) fn new(
         target: &'a Target,
         query: String,
         total: u64,
         line_bytes: usize,
+        skew: Duration,
         seq_of: SeqOf,
     ) -> LokiProbe<'a> {
-        let window_start = Timestamp::now().minus(Duration::from_secs(1));
+        let window_start = window_start(Timestamp::now(), skew);
         LokiProbe {
             target,
             endpoint: target.endpoint.clone(),
@@ -166,6 +170,7 @@ impl<'a> LokiProbe<'a> {
             seq_of,
             page: target.page_size(line_bytes),
             window_start,
+            skew,
             cursor: window_start,
             seen_ts: vec![None; total as usize],
             contiguous: 0,
@@ -180,7 +185,7 @@ impl<'a> LokiProbe<'a> {
             .read_all(
                 &self.query,
                 from,
-                Timestamp::now().plus(Duration::from_secs(1)),
+                window_end(Timestamp::now(), self.skew),
                 Direction::Forward,
                 self.page,
             )
@@ -248,6 +253,18 @@ impl Probe for LokiProbe<'_> {
     }
 }
 
+/// Where a read-back window starts: `skew` before the step (and at least a second, as
+/// before the allowance existed, for Loki's nanosecond timestamps against this clock).
+fn window_start(now: Timestamp, skew: Duration) -> Timestamp {
+    now.minus(skew.max(Duration::from_secs(1)))
+}
+
+/// Where a read ends: `skew` past now (Loki's `end` is exclusive, and a collector whose clock
+/// runs ahead stamps items in this machine's future).
+fn window_end(now: Timestamp, skew: Duration) -> Timestamp {
+    now.plus(skew.max(Duration::from_secs(1)))
+}
+
 /// Runs one step at `rate` items per second.
 pub(super) async fn step(
     ctx: &Context,
@@ -298,6 +315,7 @@ pub(super) async fn step(
         selector.to_string(),
         total,
         settings.line_bytes,
+        settings.clock_skew,
         Box::new(move |line| reader.seq_of(line)),
     );
     let per_batch = (settings.max_batch_bytes / maker.line_bytes()).max(1) as u64;
@@ -370,6 +388,7 @@ pub(super) async fn tagged_step(
         query,
         drive::items(settings, rate),
         tagged.line_bytes,
+        settings.clock_skew,
         Box::new(move |line| crate::scenario::seq_after_run(line, &reader)),
     );
     drive::step(
@@ -412,6 +431,30 @@ fn kind_name(kind: ErrorKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_back_window_allows_for_a_collector_clock_that_disagrees() {
+        let now = Timestamp::from_unix_nanos(1_000_000_000_000_000_000);
+        let skew = Settings::default().clock_skew;
+        assert_eq!(skew, Duration::from_secs(300));
+        // A Faro line stamped by an Alloy whose clock runs two minutes behind this machine's,
+        // or ahead of it, is inside the window; with the old 1 s start it was "lost".
+        let behind = now.minus(Duration::from_secs(120));
+        let ahead = now.plus(Duration::from_secs(120));
+        for ts in [behind, ahead] {
+            assert!(window_start(now, skew) <= ts && ts < window_end(now, skew));
+        }
+        assert!(window_start(now, Duration::from_secs(1)) > behind);
+        // No allowance still leaves Loki's exclusive end a second of room.
+        assert_eq!(
+            window_start(now, Duration::ZERO),
+            now.minus(Duration::from_secs(1))
+        );
+        assert_eq!(
+            window_end(now, Duration::ZERO),
+            now.plus(Duration::from_secs(1))
+        );
+    }
 
     #[test]
     fn pushes_carry_thousands_of_lines_at_high_rates() {

@@ -3,8 +3,11 @@
 //! A paced generator sends items that each carry the run id and a sequence number; a poller
 //! records when each first becomes visible by query; after the step one complete read-back feeds
 //! the [`Ledger`](crate::accounting::Ledger), so loss, duplicates and reordering are judged from
-//! a single exact query, never from overlapping polls. A fixed-rate run is one step; a ramp
-//! raises the rate by half each step until loss, refusals or latency say the stack is saturated,
+//! a single exact query (read once more after a settle period, so a late copy is seen), never
+//! from overlapping polls. A step holds only when its checks held ([`report::step_checks`]):
+//! the receiver accepted at least [`MIN_RATE_PERCENT`] of the asked rate, refused nothing, lost
+//! nothing, and met the latency budget when one is set. A fixed-rate run is one step and passes
+//! only when it held; a ramp raises the rate by half each step until a step does not hold,
 //! then bisects, and names the limit that stopped it.
 //!
 //! The generator runs on its own thread with its own single-threaded runtime, so its CPU time
@@ -24,7 +27,10 @@ mod sentry;
 use std::time::Duration;
 
 pub use line::LineMaker;
-pub use report::{BenchReport, CpuUse, Limits, Outcome, Saturation, Step, REPORT_SCHEMA};
+pub use report::{
+    per_second, rate_check, step_checks, BenchReport, CpuUse, Limits, Outcome, ReadBack,
+    Saturation, Step, MIN_RATE_PERCENT, REPORT_SCHEMA, REPORT_VERSION,
+};
 
 use crate::report::Problem;
 use crate::scenario::{Context, Stop};
@@ -191,8 +197,19 @@ pub struct Settings {
     pub retries: bool,
     /// How long to keep polling for accepted items after the last push.
     pub deadline: Duration,
-    /// In a ramp, a step whose p99 latency exceeds this counts as saturated.
+    /// In a ramp, a step whose p99 latency exceeds this counts as saturated (unless
+    /// `max_p99` sets a budget).
     pub latency_limit: Duration,
+    /// The latency budget: a step whose p99 send-to-visible latency exceeds it does not hold.
+    /// `None` for a fixed run without one (then latency is reported, not judged).
+    pub max_p99: Option<Duration>,
+    /// How long to wait after the first complete read-back before reading the step once more,
+    /// so a copy that arrives late (a collector's retry) is counted as a duplicate.
+    pub settle: Duration,
+    /// How far the read-back window reaches before the step's start and past now: a collector
+    /// that stamps items with its own clock (Alloy's `faro.receiver` stamps `time.Now()`) may
+    /// disagree with this machine's by this much without its items reading as lost.
+    pub clock_skew: Duration,
     /// The most steps a ramp takes.
     pub max_steps: u32,
 }
@@ -208,6 +225,9 @@ impl Default for Settings {
             retries: false,
             deadline: Duration::from_secs(30),
             latency_limit: Duration::from_secs(5),
+            max_p99: None,
+            settle: Duration::from_secs(5),
+            clock_skew: Duration::from_secs(300),
             max_steps: 24,
         }
     }
@@ -217,8 +237,9 @@ impl Default for Settings {
 const RAMP_FACTOR: f64 = 1.5;
 /// Bisection stops once the bracket is this narrow, relative to its top.
 const BISECT_PRECISION: f64 = 0.03;
-/// A step that achieves less than this share of its target rate could not keep up.
-const KEEP_UP: f64 = 0.95;
+/// The fewest items a fixed run sends: the rate is measured between sends, so one item alone
+/// (one send) would prove no rate at all.
+pub const MIN_ITEMS: u64 = 2;
 
 /// The bench against one stack.
 #[derive(Debug)]
@@ -325,6 +346,14 @@ impl<'a> Bench<'a> {
                 ),
             ));
         }
+        if let Some(budget) = settings.max_p99 {
+            if budget.is_zero() {
+                return Err(setup(
+                    "--max-p99-ms",
+                    "a latency budget of 0 ms can never be met; leave it unset or give milliseconds above zero",
+                ));
+            }
+        }
         if settings.line_bytes > settings.max_batch_bytes {
             return Err(setup(
                 "--line-bytes",
@@ -424,20 +453,41 @@ impl<'a> Bench<'a> {
         rate: f64,
         mut on_step: impl FnMut(&Step),
     ) -> Result<BenchReport, BenchError> {
-        if rate.is_nan() || rate <= 0.0 {
-            return Err(setup("--rate", "the rate must be above zero"));
-        }
+        self.check_fixed(rate)?;
         let target = self.prepare().await?;
         let step = self.step(&target, 1, rate, false).await?;
         on_step(&step);
         let outcome = Outcome {
-            passed: step.clean,
+            passed: step.sustained(),
+            failed_checks: failed_checks(&step),
             highest_sustained: step.sustained().then(|| report::Highest::of(&step)),
             stopped_by: step.saturation.clone(),
             ceiling_fraction: None,
             burst_allowance_mib_per_s: None,
         };
         Ok(self.report("fixed", &target, vec![step], outcome))
+    }
+
+    /// Refuses a fixed run that could prove nothing, before anything is sent: no rate, or
+    /// so few items that the rate cannot be measured between two sends.
+    pub fn check_fixed(&self, rate: f64) -> Result<(), BenchError> {
+        if !rate.is_finite() || rate <= 0.0 {
+            return Err(setup(
+                "--rate",
+                "the rate must be above zero: at 0 items/s nothing is sent and nothing is proven",
+            ));
+        }
+        let items = drive::items(&self.settings, rate);
+        if items < MIN_ITEMS {
+            return Err(setup(
+                "--rate",
+                format!(
+                    "{rate} items/s for {} s is {items} item: the rate is measured between sends, so at least {MIN_ITEMS} items are needed",
+                    self.settings.step.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Raises the rate from `start` by half each step until a step saturates, then bisects
@@ -447,6 +497,7 @@ impl<'a> Bench<'a> {
         start: f64,
         mut on_step: impl FnMut(&Step),
     ) -> Result<BenchReport, BenchError> {
+        self.check_fixed(start)?;
         let target = self.prepare().await?;
         let mut steps: Vec<Step> = Vec::new();
         let mut good: Option<f64> = None;
@@ -474,7 +525,8 @@ impl<'a> Bench<'a> {
                 (Some(g), Some(b)) if (b - g) / b <= BISECT_PRECISION => break,
                 (Some(g), Some(b)) => (g + b) / 2.0,
             };
-            if rate < 1.0 {
+            // A step of one item measures no rate; the bracket is as narrow as it gets.
+            if rate < 1.0 || drive::items(&self.settings, rate) < MIN_ITEMS {
                 break;
             }
         }
@@ -504,6 +556,10 @@ impl<'a> Bench<'a> {
             .map(|l| l.ingestion_burst_mib / self.settings.step.as_secs_f64());
         let outcome = Outcome {
             passed: highest.is_some(),
+            failed_checks: match (&highest, steps.first()) {
+                (None, Some(first)) => failed_checks(first),
+                _ => Vec::new(),
+            },
             highest_sustained: highest,
             stopped_by,
             ceiling_fraction,
@@ -526,8 +582,15 @@ impl<'a> Bench<'a> {
             Target::Faro(t) => faro::step(ctx, t, settings, n, rate).await?,
             Target::Sentry(t) => sentry::step(ctx, t, settings, n, rate).await?,
         };
+        // A ramp holds every step to its latency limit; a fixed run only to a budget it was
+        // given.
+        let budget = settings
+            .max_p99
+            .or(ramp.then_some(settings.latency_limit))
+            .map(crate::report::millis);
+        step.checks = report::step_checks(&step, MIN_RATE_PERCENT, budget);
         step.saturation = throttled(&step, target.throttle_limit())
-            .or_else(|| report::judge(&step, target.limits(), settings, ramp, KEEP_UP))
+            .or_else(|| report::judge(&step, target.limits(), settings, MIN_RATE_PERCENT, budget))
             .map(|sat| target.reword(sat));
         Ok(step)
     }
@@ -544,7 +607,7 @@ impl<'a> Bench<'a> {
         let process: f64 = steps.iter().map(|s| s.cpu.process_s).sum();
         BenchReport {
             schema: REPORT_SCHEMA.into(),
-            version: 1,
+            version: REPORT_VERSION,
             telltale_version: env!("CARGO_PKG_VERSION").into(),
             signal: self.signal.as_str().into(),
             mode: mode.into(),
@@ -580,10 +643,96 @@ fn throttled(step: &Step, limit: &str) -> Option<Saturation> {
     })
 }
 
+/// The failed checks of a step in words, for the outcome.
+fn failed_checks(step: &Step) -> Vec<String> {
+    if step.sustained() {
+        return Vec::new();
+    }
+    let failed: Vec<String> = step
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} {}", c.name, c.actual))
+        .collect();
+    if failed.is_empty() {
+        vec![step.verdict()]
+    } else {
+        failed
+    }
+}
+
 fn setup(setting: &str, message: impl Into<String>) -> BenchError {
     BenchError::Setup {
         endpoint: setting.into(),
         message: message.into(),
         hint: format!("change {setting}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Options;
+    use crate::stack::Stack;
+
+    fn refused(err: Result<impl std::fmt::Debug, BenchError>, setting: &str) -> String {
+        match err {
+            Err(BenchError::Setup {
+                endpoint, message, ..
+            }) => {
+                assert_eq!(endpoint, setting, "{message}");
+                message
+            }
+            other => panic!("expected a setup error for {setting}, got {other:?}"),
+        }
+    }
+
+    /// Every knob that would let a bench prove nothing is refused before anything is sent.
+    #[test]
+    fn vacuous_settings_are_refused_before_anything_is_sent() {
+        let ctx = Context::new(Stack::default(), Options::default());
+        let bench = |settings: Settings| Bench::new(&ctx, Signal::Logs, settings);
+        refused(
+            bench(Settings {
+                step: Duration::ZERO,
+                ..Settings::default()
+            }),
+            "--duration",
+        );
+        refused(
+            bench(Settings {
+                streams: 0,
+                ..Settings::default()
+            }),
+            "--streams",
+        );
+        refused(
+            bench(Settings {
+                max_p99: Some(Duration::ZERO),
+                ..Settings::default()
+            }),
+            "--max-p99-ms",
+        );
+        refused(
+            bench(Settings {
+                line_bytes: 0,
+                ..Settings::default()
+            }),
+            "--line-bytes",
+        );
+        let one_second = bench(Settings {
+            step: Duration::from_secs(1),
+            ..Settings::default()
+        })
+        .unwrap();
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let m = refused(one_second.check_fixed(rate), "--rate");
+            assert!(m.contains("above zero"), "{m}");
+        }
+        let m = refused(one_second.check_fixed(1.0), "--rate");
+        assert!(m.contains("at least 2 items"), "{m}");
+        assert!(one_second.check_fixed(2.0).is_ok());
+        // A rate too low for one item a step rounds to none: refused, never a pass.
+        assert!(one_second.check_fixed(0.4).is_err());
     }
 }

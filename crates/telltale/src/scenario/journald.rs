@@ -14,7 +14,8 @@
 //!
 //! Read back by query (paged, until the deadline) with `{app, host, service_unit}` and the run
 //! id, and independently with `journalctl _SYSTEMD_UNIT=<unit> TELLTALE_RUN=<run>`, so a report
-//! tells "journald did not attribute the lines" apart from "Alloy did not ship them".
+//! tells "journald did not attribute the lines" apart from "Alloy did not ship them"; lines Alloy
+//! shipped under other labels are reported misrouted, naming the difference, not missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,9 +23,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use telltale_journald::{Query, Reader};
-use telltale_loki::{Selector, Timestamp};
+use telltale_loki::{LabelSet, Timestamp};
 
-use super::{read_back, seq_after_run, Context, LokiSeen, Name, Outcome, Stop};
+use super::{
+    read_back, seq_after_run, Context, LokiReadBack, LokiSeen, Name, Outcome, Promised, Stop,
+};
 use crate::accounting::{Ledger, Sighting};
 use crate::report::{Delivery, Status};
 use crate::stack::Unit;
@@ -138,8 +141,8 @@ async fn one_unit(
         .join(state.control_group.trim_start_matches('/'));
     let run = &ctx.run_id;
     let n = u64::from(ctx.options.items);
-    let loki_start = Timestamp::now().minus(Duration::from_secs(300));
-
+    let promised = promised(&unit.app, &ctx.stack.journald.host_label, name)?;
+    let sent_from = Timestamp::now();
     let sent_at = ctx.elapsed();
     let sent = {
         let (sender, unit_dir, run, name) = (
@@ -174,18 +177,59 @@ async fn one_unit(
         },
     );
 
-    let selector = selector(&unit.app, &ctx.stack.journald.host_label, name)?;
-    let query = selector.clone().logs().contains(run).to_string();
+    let back = judge_loki(ctx, out, loki, &mut ledger, name, &promised, sent_from).await?;
+
+    out.evidence.push(
+        "units",
+        json!({
+            "unit": name,
+            "control_group": state.control_group,
+            "cgroup_dir": sent.cgroup_dir.display().to_string(),
+            "sender": sent.report,
+            "sent": n,
+            "sample_sent": message(run, 0, name),
+            "journal_entries": journal.as_ref().ok(),
+            "loki_entries": back.entries.len(),
+            "loki_streams": streams_of(&back.entries),
+            "loki_entries_elsewhere": back.elsewhere.len(),
+            "sample_seen": back.entries.first().map(|s| s.entry.line.clone()),
+        }),
+    );
+    out.delivery(Delivery::from_summary(
+        format!("journald {name}"),
+        &ledger.summary(),
+    ));
+    Ok(())
+}
+
+/// Reads the unit's lines back from Loki under the promised labels and records what came
+/// back: each line's content as a check, and every item, found in place or elsewhere, in
+/// `ledger`.
+async fn judge_loki(
+    ctx: &Context,
+    out: &mut Outcome,
+    loki: &telltale_loki::Client,
+    ledger: &mut Ledger,
+    name: &str,
+    promised: &LabelSet,
+    sent_from: Timestamp,
+) -> Result<LokiReadBack, Stop> {
+    let run = &ctx.run_id;
+    let n = u64::from(ctx.options.items);
     let back = read_back(
         ctx,
         loki,
         Name::JournaldToLoki,
-        &query,
-        loki_start,
-        n,
-        |seen| distinct_seqs(seen, run) >= n as usize,
+        &Promised {
+            labels: promised,
+            run,
+            items: n,
+            sent_from,
+        },
+        |line| seq_after_run(line, run),
     )
     .await?;
+    out.evidence.push("queries", back.evidence());
 
     let mut wrong: Vec<String> = Vec::new();
     let mut sightings = Vec::new();
@@ -205,86 +249,32 @@ async fn one_unit(
         }
     }
     ledger.observe(sightings);
-    let summary = ledger.summary();
-    out.check(
-        format!("{name}: lines arrive byte for byte"),
-        wrong.is_empty(),
-        format!("every line = {:?}", message(run, 0, name)),
-        match wrong.first() {
-            None => format!("{} lines, all exact", back.entries.len()),
-            Some(first) => format!(
-                "{} of {} differ, first {first:?}",
-                wrong.len(),
-                back.entries.len()
-            ),
-        },
-    );
-
-    // Lines that missed the full selector may still be in Loki under other labels: say where.
-    let mut elsewhere: Vec<String> = Vec::new();
-    if (back.entries.len() as u64) < n {
-        for (label, value) in [
-            ("service_unit", name.as_str()),
-            ("app", unit.app.as_str()),
-            ("host", ctx.stack.journald.host_label.as_str()),
-        ] {
-            let q = Selector::new()
-                .eq(label, value)
-                .map_err(|e| Stop::error(label, e.to_string(), "fix the stack description"))?
-                .logs()
-                .contains(run)
-                .to_string();
-            let streams = loki
-                .read_all(
-                    &q,
-                    loki_start,
-                    Timestamp::now().plus(Duration::from_secs(5)),
-                    telltale_loki::Direction::Forward,
-                    1000,
-                )
-                .await
-                .map_err(|e| Stop::from_error(loki.base_url(), &e))?;
-            out.evidence.push("queries", json!({"endpoint": loki.base_url(), "query": q, "purpose": "where did the missing lines go"}));
-            for s in streams {
-                let labels = s.labels.to_string();
-                if !elsewhere.contains(&labels) {
-                    elsewhere.push(labels);
-                }
-            }
+    // Lines that missed the promised labels but reached Loki under others: misrouted, with
+    // the label difference, not missing.
+    for m in &back.elsewhere {
+        if let Some(seq) = seq_after_run(&m.seen.entry.line, run) {
+            ledger.observe_misrouted(seq, m.seen.first_seen, &m.place);
         }
     }
-    out.check(
-        format!("{name}: lines labelled app, host and service_unit"),
-        back.entries.len() as u64 >= n || elsewhere.is_empty(),
-        selector.to_string(),
-        if elsewhere.is_empty() {
-            format!("{} lines under the selector", back.entries.len())
-        } else {
-            format!("some lines only under {}", elsewhere.join(" "))
-        },
-    );
+    // With no line under the promised labels there is no content to judge: the delivery
+    // says what happened to them.
+    if !back.entries.is_empty() {
+        out.check(
+            format!("{name}: lines arrive byte for byte"),
+            wrong.is_empty(),
+            format!("every line = {:?}", message(run, 0, name)),
+            match wrong.first() {
+                None => format!("{} lines, all exact", back.entries.len()),
+                Some(first) => format!(
+                    "{} of {} differ, first {first:?}",
+                    wrong.len(),
+                    back.entries.len()
+                ),
+            },
+        );
+    }
 
-    out.evidence.push(
-        "queries",
-        json!({"endpoint": loki.base_url(), "query": query, "polls": back.polls, "complete_before_deadline": back.complete}),
-    );
-    out.evidence.push(
-        "units",
-        json!({
-            "unit": name,
-            "control_group": state.control_group,
-            "cgroup_dir": sent.cgroup_dir.display().to_string(),
-            "sender": sent.report,
-            "sent": n,
-            "sample_sent": message(run, 0, name),
-            "journal_entries": journal.as_ref().ok(),
-            "loki_entries": back.entries.len(),
-            "loki_streams": streams_of(&back.entries),
-            "sample_seen": back.entries.first().map(|s| s.entry.line.clone()),
-        }),
-    );
-    out.delivery(Delivery::from_summary(format!("journald {name}"), &summary));
-    Ok(())
+    Ok(back)
 }
 
 /// The sender's `--message`; it replaces `{seq}` with each line's sequence number.
@@ -311,16 +301,6 @@ fn message_of(line: &str) -> Option<String> {
     Some(line.to_owned())
 }
 
-fn distinct_seqs(seen: &[LokiSeen], run: &str) -> usize {
-    let mut seqs: Vec<u64> = seen
-        .iter()
-        .filter_map(|s| seq_after_run(&s.entry.line, run))
-        .collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    seqs.len()
-}
-
 fn streams_of(seen: &[LokiSeen]) -> Vec<String> {
     let mut out: Vec<String> = seen.iter().map(|s| s.labels.to_string()).collect();
     out.sort();
@@ -329,18 +309,14 @@ fn streams_of(seen: &[LokiSeen]) -> Vec<String> {
 }
 
 /// `{app="…", host="…", service_unit="…"}`.
-fn selector(app: &str, host: &str, unit: &str) -> Result<Selector, Stop> {
-    Selector::new()
-        .eq("app", app)
-        .and_then(|s| s.eq("host", host))
-        .and_then(|s| s.eq("service_unit", unit))
-        .map_err(|e| {
-            Stop::error(
-                "journald",
-                e.to_string(),
-                "fix the journald labels in the stack description",
-            )
-        })
+fn promised(app: &str, host: &str, unit: &str) -> Result<LabelSet, Stop> {
+    LabelSet::new([("app", app), ("host", host), ("service_unit", unit)]).map_err(|e| {
+        Stop::error(
+            "journald",
+            e.to_string(),
+            "fix the journald labels in the stack description",
+        )
+    })
 }
 
 /// A unit's state as `systemctl show` reports it.
@@ -550,7 +526,52 @@ fn journal_count(run: &str, unit: &str, n: u64) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::readback::pipe::{fault_ctx, loki_fault_tests, Pipe};
     use super::*;
+
+    const UNIT: &str = "podman-be-pwa.service";
+
+    /// The Loki half of the scenario: the unit's lines go into a real Loki through a stand-in
+    /// for Alloy's `loki.source.journal`, then are judged as the scenario judges them. The
+    /// journald half is proven by `lines_written_from_the_units_cgroup_carry_the_unit`.
+    async fn through(ctx: &Context, pipe: &Pipe) -> crate::report::ScenarioReport {
+        let loki = ctx.loki().unwrap();
+        let run = &ctx.run_id;
+        let n = u64::from(ctx.options.items);
+        let promised = promised("be-pwa", "meridian", UNIT).unwrap();
+        let sent_from = Timestamp::now();
+        let mut ledger = Ledger::new(Some(ctx.options.late_after));
+        for seq in 0..n {
+            ledger.sent(seq, ctx.elapsed());
+        }
+        let items: Vec<(u64, String)> = (0..n).map(|seq| (seq, message(run, seq, UNIT))).collect();
+        pipe.carry(&loki, &items).await;
+        let mut out = Outcome::default();
+        let end = judge_loki(
+            ctx,
+            &mut out,
+            &loki,
+            &mut ledger,
+            UNIT,
+            &promised,
+            sent_from,
+        )
+        .await
+        .map(drop);
+        out.delivery(Delivery::from_summary(
+            format!("journald {UNIT}"),
+            &ledger.summary(),
+        ));
+        out.finish(Name::JournaldToLoki, Duration::ZERO, end)
+    }
+
+    loki_fault_tests! {
+        scenario: "journald-to-loki",
+        promised: &[("app", "be-pwa"), ("host", "meridian"), ("service_unit", UNIT)],
+        // A relabel rule that took the unit from the wrong journal field.
+        wrong: &[("app", "be-pwa"), ("host", "meridian"), ("service_unit", "init.scope")],
+        place: r#"service_unit="init.scope" instead of "podman-be-pwa.service"; extra service_name="be-pwa""#,
+    }
 
     #[test]
     fn systemctl_show_is_read() {
@@ -595,12 +616,22 @@ mod tests {
 
     #[test]
     fn the_selector_names_all_three_labels() {
-        let s = selector("be-pwa", "meridian", "podman-be-pwa.service").unwrap();
+        let labels = promised("be-pwa", "meridian", "podman-be-pwa.service").unwrap();
+        let want = Promised {
+            labels: &labels,
+            run: "tt-1",
+            items: 1,
+            sent_from: Timestamp::now(),
+        };
         assert_eq!(
-            s.logs().contains("tt-1").to_string(),
+            want.query(),
             r#"{app="be-pwa", host="meridian", service_unit="podman-be-pwa.service"} |= "tt-1""#
         );
-        assert!(selector("be-pwa", "meridian", "x").is_ok());
+        assert_eq!(
+            promised("be-pwa", "", "x").unwrap_err().status,
+            Status::Error,
+            "an empty label value can never match"
+        );
     }
 
     #[test]
@@ -636,92 +667,137 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["--linger-ms", "2000"]));
     }
 
-    /// The sender path for real, short of systemd: a private journald in a mount namespace (as
-    /// `telltale-journald`'s live tests run it) and a cgroup v2 directory named like a unit, which
-    /// is all journald looks at. Needs root, `unshare`, systemd-journald, journalctl, a cgroup2
-    /// mount and the sender binary.
+    /// A private systemd-journald in a mount namespace with its own `/run` (as
+    /// `telltale-journald`'s live tests run it), and a cgroup v2 directory named like a unit,
+    /// which is all journald looks at to attribute a line to a unit. Needs root, `unshare`,
+    /// systemd-journald, a cgroup2 mount and the sender binary; `Err` says which is missing.
+    struct PrivateJournald {
+        child: std::process::Child,
+        socket: PathBuf,
+        journal: PathBuf,
+        sender: PathBuf,
+        unit: String,
+        unit_dir: PathBuf,
+        slice: PathBuf,
+        _base: telltale_testsupport::TempDir,
+    }
+
+    impl PrivateJournald {
+        fn start(tag: &str) -> Result<PrivateJournald, String> {
+            use std::process::Stdio;
+            if !is_root() {
+                return Err("needs root".into());
+            }
+            let Some(sender) = sender_binary() else {
+                return Err(format!(
+                    "no {SEND_BIN} (set {SEND_BIN_VAR} or `cargo build -p telltale-journald --bin {SEND_BIN}`)"
+                ));
+            };
+            let Some(journald) = [
+                "/lib/systemd/systemd-journald",
+                "/usr/lib/systemd/systemd-journald",
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file()) else {
+                return Err("no systemd-journald (apt-get install systemd)".into());
+            };
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            let Some(cg2) = cgroup2_mount(&mountinfo) else {
+                return Err("no cgroup2 mount".into());
+            };
+            let base = telltale_testsupport::TempDir::new(&format!("journald-{tag}"));
+            let run_dir = base.0.join("run");
+            std::fs::create_dir_all(run_dir.join("systemd/journald.conf.d")).unwrap();
+            std::fs::write(
+                run_dir.join("systemd/journald.conf.d/t.conf"),
+                "[Journal]\nStorage=volatile\nRateLimitBurst=0\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\nAudit=\n",
+            )
+            .unwrap();
+            let Ok(mut child) = Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg(r#"mount --bind "$1" /run && exec "$2""#)
+                .arg("sh")
+                .arg(&run_dir)
+                .arg(&journald)
+                .env_remove("NOTIFY_SOCKET")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            else {
+                return Err("no unshare (apt-get install util-linux)".into());
+            };
+            let socket = run_dir.join("systemd/journal/socket");
+            let journal = run_dir.join("log/journal");
+            let up = Instant::now() + Duration::from_secs(20);
+            while !(socket.exists() && journal.is_dir()) {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Err(format!("journald could not start here ({status})"));
+                }
+                if Instant::now() > up {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("journald did not come up within 20 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let slice = cg2.join(format!("telltale-{tag}-{}.slice", std::process::id()));
+            let unit = format!("telltale-{tag}-app.service");
+            let unit_dir = slice.join(&unit);
+            let guard = PrivateJournald {
+                child,
+                socket,
+                journal,
+                sender,
+                unit,
+                unit_dir,
+                slice,
+                _base: base,
+            };
+            std::fs::create_dir_all(&guard.unit_dir)
+                .map_err(|e| format!("cannot create {}: {e}", guard.unit_dir.display()))?;
+            Ok(guard)
+        }
+
+        /// Writes `n` lines of `run` from inside the unit's cgroup.
+        fn send(&self, run: &str, n: u64) -> SentAsUnit {
+            send_as_unit(
+                &self.sender,
+                &self.unit_dir,
+                run,
+                &self.unit,
+                n,
+                Some(&self.socket),
+            )
+            .unwrap()
+        }
+    }
+
+    impl Drop for PrivateJournald {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir(&self.unit_dir);
+            let _ = std::fs::remove_dir(&self.slice);
+        }
+    }
+
+    /// The sender path for real, short of systemd: lines written from a unit's cgroup into a
+    /// private journald carry the unit.
     #[test]
     fn lines_written_from_the_units_cgroup_carry_the_unit() {
-        use std::process::Stdio;
-        let skip = |why: &str| {
-            telltale_testsupport::skip(&format!(
-                "journald-to-loki sender in a unit's cgroup: {why}"
-            ))
-        };
-        if !is_root() {
-            return skip("needs root");
-        }
-        let Some(sender) = sender_binary() else {
-            return skip(&format!(
-                "no {SEND_BIN} (set {SEND_BIN_VAR} or `cargo build -p telltale-journald --bin {SEND_BIN}`)"
-            ));
-        };
-        let Some(journald) = [
-            "/lib/systemd/systemd-journald",
-            "/usr/lib/systemd/systemd-journald",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file()) else {
-            return skip("no systemd-journald (apt-get install systemd)");
-        };
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let Some(cg2) = cgroup2_mount(&mountinfo) else {
-            return skip("no cgroup2 mount");
-        };
-        let base = telltale_testsupport::TempDir::new("journald-unit");
-        let run_dir = base.0.join("run");
-        std::fs::create_dir_all(run_dir.join("systemd/journald.conf.d")).unwrap();
-        std::fs::write(
-            run_dir.join("systemd/journald.conf.d/t.conf"),
-            "[Journal]\nStorage=volatile\nRateLimitBurst=0\nReadKMsg=no\nForwardToSyslog=no\nForwardToKMsg=no\nForwardToConsole=no\nForwardToWall=no\nAudit=\n",
-        )
-        .unwrap();
-        let Ok(child) = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg(r#"mount --bind "$1" /run && exec "$2""#)
-            .arg("sh")
-            .arg(&run_dir)
-            .arg(&journald)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            return skip("no unshare (apt-get install util-linux)");
-        };
-        struct Kill(std::process::Child, Vec<PathBuf>);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-                for dir in self.1.iter().rev() {
-                    let _ = std::fs::remove_dir(dir);
-                }
+        let journald = match PrivateJournald::start("scen") {
+            Ok(j) => j,
+            Err(why) => {
+                return telltale_testsupport::skip(&format!(
+                    "journald-to-loki sender in a unit's cgroup: {why}"
+                ))
             }
-        }
-        let slice = cg2.join(format!("telltale-scen-{}.slice", std::process::id()));
-        let unit = "telltale-scen-app.service";
-        let unit_dir = slice.join(unit);
-        let mut guard = Kill(child, Vec::new());
-        let socket = run_dir.join("systemd/journal/socket");
-        let journal = run_dir.join("log/journal");
-        let up = Instant::now() + Duration::from_secs(20);
-        while !(socket.exists() && journal.is_dir()) {
-            if let Some(status) = guard.0.try_wait().unwrap() {
-                return skip(&format!("journald could not start here ({status})"));
-            }
-            assert!(Instant::now() < up, "journald did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if let Err(e) = std::fs::create_dir_all(&unit_dir) {
-            return skip(&format!("cannot create {}: {e}", unit_dir.display()));
-        }
-        guard.1 = vec![slice.clone(), unit_dir.clone()];
-
+        };
         let run = "tt-unitcg01";
-        let sent = send_as_unit(&sender, &unit_dir, run, unit, 5, Some(&socket)).unwrap();
+        let unit = journald.unit.as_str();
+        let sent = journald.send(run, 5);
         assert!(
             sent.report
                 .starts_with(&format!("sent 5 entries run={run} seq=0..4")),
@@ -729,7 +805,7 @@ mod tests {
             sent.report
         );
         let query = Query::run(run).matching("_SYSTEMD_UNIT", unit).unwrap();
-        let found = Reader::directory(&journal)
+        let found = Reader::directory(&journald.journal)
             .wait_for(&query, 5, Instant::now() + Duration::from_secs(10))
             .unwrap();
         for (seq, e) in found.entries.iter().enumerate() {
@@ -739,5 +815,199 @@ mod tests {
                 Some(message(run, seq as u64, unit).as_str())
             );
         }
+    }
+
+    /// The meridian module's journald pipeline (`nixos-tests/module/default.nix`), reading the
+    /// private journal's directory: `@DIR@`, `@KEEP@` (the units kept), `@UNIT@`, `@LOKI@` and
+    /// `@UNIT_FIELD@` (where `service_unit` comes from) are filled in. Without the module's
+    /// `labels = {}`: Grafana Agent v0.33's `loki.source.journal` refuses that attribute.
+    const JOURNAL_PIPELINE: &str = r#"
+loki.relabel "journal" {
+  forward_to = []
+  rule {
+    source_labels = ["__journal__systemd_unit"]
+    regex         = "@KEEP@"
+    action        = "keep"
+  }
+  rule {
+    source_labels = ["@UNIT_FIELD@"]
+    target_label  = "service_unit"
+  }
+  rule {
+    source_labels = ["__journal__systemd_unit"]
+    regex         = "@UNIT@"
+    target_label  = "app"
+    replacement   = "be-pwa"
+  }
+  rule {
+    target_label = "host"
+    replacement  = "meridian"
+  }
+}
+loki.source.journal "apps" {
+  path          = "@DIR@"
+  relabel_rules = loki.relabel.journal.rules
+  forward_to    = [loki.write.local.receiver]
+  max_age       = "12h"
+}
+loki.write "local" {
+  endpoint { url = "@LOKI@/loki/api/v1/push" }
+}
+"#;
+
+    /// journald → a real Grafana Agent's `loki.source.journal` → a real Loki, judged as the
+    /// scenario judges a unit: the whole hop but systemd's own unit management (the unit is a
+    /// cgroup named like one). Needs what [`PrivateJournald`] needs, `GRAFANA_AGENT_BIN` (or
+    /// `grafana-agent-flow` on `PATH`) and `LOKI_URL`.
+    async fn through_the_agent(
+        tag: &str,
+        keep: Option<&str>,
+        unit_field: &str,
+    ) -> Option<(crate::report::ScenarioReport, String)> {
+        let what = format!("journald-to-loki through a real Grafana Agent ({tag})");
+        let (Some(agent), Ok(loki_url)) = (
+            telltale_testsupport::find_binary("GRAFANA_AGENT_BIN", Some("grafana-agent-flow")),
+            std::env::var("LOKI_URL"),
+        ) else {
+            telltale_testsupport::skip(&format!("{what} (set GRAFANA_AGENT_BIN and LOKI_URL)"));
+            return None;
+        };
+        let journald = match PrivateJournald::start(tag) {
+            Ok(j) => j,
+            Err(why) => {
+                telltale_testsupport::skip(&format!("{what}: {why}"));
+                return None;
+            }
+        };
+        let unit = journald.unit.clone();
+        let dir = telltale_testsupport::TempDir::new("journald-agent");
+        let config = JOURNAL_PIPELINE
+            .replace("@DIR@", &journald.journal.display().to_string())
+            .replace("@KEEP@", &regex_quote(keep.unwrap_or(&unit)))
+            .replace("@UNIT@", &regex_quote(&unit))
+            .replace("@UNIT_FIELD@", unit_field)
+            .replace("@LOKI@", loki_url.trim_end_matches('/'));
+        std::fs::write(dir.0.join("config.river"), config).unwrap();
+        let admin = telltale_testsupport::free_port();
+        let proc = telltale_testsupport::Proc::spawn(
+            &agent,
+            &[
+                "run".into(),
+                "--disable-reporting".into(),
+                format!("--server.http.listen-addr=127.0.0.1:{admin}"),
+                format!("--storage.path={}", dir.0.join("data").display()),
+                dir.0.join("config.river").display().to_string(),
+            ],
+            dir.0.join("agent.log"),
+        );
+        let ready = telltale_testsupport::eventually(Duration::from_secs(20), || async {
+            agent_ready(admin).then_some(())
+        })
+        .await;
+        assert!(ready.is_some(), "the agent did not start:\n{}", proc.tail());
+        let ctx = fault_ctx(&loki_url, 5, 20, 1);
+        let n = u64::from(ctx.options.items);
+        let promised = promised("be-pwa", "meridian", &unit).unwrap();
+        let sent_from = Timestamp::now();
+        let mut ledger = Ledger::new(Some(ctx.options.late_after));
+        for seq in 0..n {
+            ledger.sent(seq, ctx.elapsed());
+        }
+        let (run, j) = (ctx.run_id.clone(), journald);
+        let j = tokio::task::spawn_blocking(move || {
+            j.send(&run, n);
+            j
+        })
+        .await
+        .unwrap();
+        let loki = ctx.loki().unwrap();
+        let mut out = Outcome::default();
+        let end = judge_loki(
+            &ctx,
+            &mut out,
+            &loki,
+            &mut ledger,
+            &unit,
+            &promised,
+            sent_from,
+        )
+        .await
+        .map(drop);
+        out.delivery(Delivery::from_summary(
+            format!("journald {unit}"),
+            &ledger.summary(),
+        ));
+        drop(j);
+        let tail = proc.tail();
+        Some((out.finish(Name::JournaldToLoki, Duration::ZERO, end), tail))
+    }
+
+    /// Whether the agent on `port` answers its readiness probe.
+    fn agent_ready(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let request = "GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        let mut answer = String::new();
+        conn.write_all(request.as_bytes()).is_ok()
+            && conn.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.0 200")
+    }
+
+    /// A Go regexp matching exactly `text`.
+    fn regex_quote(text: &str) -> String {
+        text.chars()
+            .flat_map(|c| {
+                let escape = "\\.+*?()|[]{}^$".contains(c);
+                escape.then_some('\\').into_iter().chain([c])
+            })
+            .collect::<String>()
+            .replace('\\', "\\\\")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_from_a_unit_reach_loki_through_the_agents_journal_source() {
+        let Some((r, agent)) = through_the_agent("e2e-ok", None, "__journal__systemd_unit").await
+        else {
+            return;
+        };
+        assert_eq!(r.status, crate::report::Status::Passed, "{r:#?}\n{agent}");
+        assert_eq!(r.delivery[0].delivered, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_labelled_from_the_wrong_journal_field_are_misrouted() {
+        // service_unit taken from SYSLOG_IDENTIFIER (the sender's is "telltale").
+        let Some((r, agent)) =
+            through_the_agent("e2e-field", None, "__journal_syslog_identifier").await
+        else {
+            return;
+        };
+        assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}\n{agent}");
+        let d = &r.delivery[0];
+        assert_eq!((d.misrouted, d.missing), (5, 0), "{d:?}");
+        assert!(
+            d.misrouted_to[0].found.starts_with(
+                r#"service_unit="telltale" instead of "telltale-e2e-field-app.service""#
+            ),
+            "{d:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lines_a_keep_rule_does_not_match_are_missing() {
+        let Some((r, agent)) = through_the_agent(
+            "e2e-keep",
+            Some("podman-other.service"),
+            "__journal__systemd_unit",
+        )
+        .await
+        else {
+            return;
+        };
+        assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}\n{agent}");
+        let d = &r.delivery[0];
+        assert_eq!((d.missing, d.misrouted), (5, 0), "{d:?}");
     }
 }

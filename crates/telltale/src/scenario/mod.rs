@@ -20,10 +20,14 @@ mod grafana;
 mod journald;
 mod load;
 mod otlp;
+mod parts;
+mod readback;
 mod retention;
 mod scrape;
 mod sentry;
+mod unit_env;
 
+pub(crate) use readback::{read_back, LokiReadBack, LokiSeen, Promised};
 pub use telltale_http::{Auth, Secret};
 
 /// Every scenario, in the order `check` runs them.
@@ -127,6 +131,9 @@ pub struct Options {
     pub deadline: Duration,
     /// An item first seen later than this after it was sent counts as late.
     pub late_after: Duration,
+    /// Once every item is seen, wait this long (within the deadline) and read back once more,
+    /// so a copy a collector's retry adds late is counted as a duplicate.
+    pub settle: Duration,
     /// Draw progress on stderr when it is a terminal.
     pub progress: bool,
 }
@@ -144,6 +151,11 @@ impl Options {
                 "--deadline must be at least 1 second: with no time to read back, every item would be missing".into(),
             );
         }
+        if self.settle < Duration::from_secs(1) {
+            return Err(
+                "--settle must be at least 1 second: without a second read, a copy a collector's retry adds late is never seen".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -154,6 +166,7 @@ impl Default for Options {
             items: 20,
             deadline: Duration::from_secs(90),
             late_after: Duration::from_secs(30),
+            settle: Duration::from_secs(3),
             progress: std::io::stderr().is_terminal(),
         }
     }
@@ -784,95 +797,6 @@ impl Drop for Progress {
     }
 }
 
-/// One entry a Loki read-back found, with when the harness first saw it.
-#[derive(Debug, Clone)]
-pub(crate) struct LokiSeen {
-    /// The stream's labels.
-    pub(crate) labels: telltale_loki::LabelSet,
-    /// The entry.
-    pub(crate) entry: telltale_loki::ReadEntry,
-    /// When a poll first returned it, on the run's clock ([`Context::elapsed`]).
-    pub(crate) first_seen: Duration,
-}
-
-/// What [`read_back`] found: every entry of the last poll, oldest first across streams.
-#[derive(Debug, Clone)]
-pub(crate) struct LokiReadBack {
-    /// The entries, merged over streams by timestamp (stable, so a stream keeps its order).
-    pub(crate) entries: Vec<LokiSeen>,
-    /// Polls made.
-    pub(crate) polls: u32,
-    /// Whether `complete` held before the deadline.
-    pub(crate) complete: bool,
-}
-
-/// Polls a Loki log query over `[start, now]`, reading every page of it (never a tail, so a
-/// reconnect cannot replay lines as duplicates, and never only the first page, so a large run
-/// is not cut at the entry limit), until `complete` holds or [`Options::deadline`] passes.
-///
-/// Every poll re-reads the whole window: an entry counts from the poll that first returned it,
-/// while order, duplicates and content are judged on the last, fullest read.
-pub(crate) async fn read_back(
-    ctx: &Context,
-    loki: &telltale_loki::Client,
-    name: Name,
-    query: &str,
-    start: telltale_loki::Timestamp,
-    expected: u64,
-    complete: impl Fn(&[LokiSeen]) -> bool,
-) -> Result<LokiReadBack, Stop> {
-    use std::collections::HashMap;
-    use telltale_loki::{Direction, Timestamp};
-
-    let began = Instant::now();
-    let mut first: HashMap<(telltale_loki::LabelSet, i64, String), Duration> = HashMap::new();
-    let mut progress = ctx.progress(name, expected);
-    let mut polls = 0;
-    loop {
-        // A little past now: Loki's `end` is exclusive, and the stack's clock may run ahead.
-        let end = Timestamp::now().plus(Duration::from_secs(5));
-        let streams = loki
-            .read_all(query, start, end, Direction::Forward, 1000)
-            .await
-            .map_err(|e| Stop::from_error(loki.base_url(), &e))?;
-        polls += 1;
-        let now = ctx.elapsed();
-        let mut entries: Vec<LokiSeen> = streams
-            .into_iter()
-            .flat_map(|s| {
-                let labels = s.labels;
-                s.entries
-                    .into_iter()
-                    .map(move |entry| (labels.clone(), entry))
-            })
-            .map(|(labels, entry)| {
-                let key = (
-                    labels.clone(),
-                    entry.timestamp.unix_nanos(),
-                    entry.line.clone(),
-                );
-                let first_seen = *first.entry(key).or_insert(now);
-                LokiSeen {
-                    labels,
-                    entry,
-                    first_seen,
-                }
-            })
-            .collect();
-        entries.sort_by_key(|e| e.entry.timestamp);
-        progress.update(entries.len() as u64);
-        let done = complete(&entries);
-        if done || began.elapsed() >= ctx.options.deadline {
-            return Ok(LokiReadBack {
-                entries,
-                polls,
-                complete: done,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// The sequence number in a line that carries `<run> seq=<n>`, the tag the journald and OTLP
 /// scenarios put in every line they send.
 pub(crate) fn seq_after_run(line: &str, run: &str) -> Option<u64> {
@@ -1044,6 +968,9 @@ mod tests {
         o.items = 1;
         o.deadline = Duration::ZERO;
         assert!(o.validate().unwrap_err().contains("--deadline"));
+        o.deadline = Duration::from_secs(5);
+        o.settle = Duration::ZERO;
+        assert!(o.validate().unwrap_err().contains("--settle"));
     }
 
     #[test]

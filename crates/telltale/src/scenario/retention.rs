@@ -5,131 +5,238 @@
 //!   silently not enforced (Loki docs, "Log retention").
 //! - Prometheus: the `storage.tsdb.retention.time` flag (or `runtimeinfo`'s retention).
 //! - GlitchTip: its API does not expose retention, so the scenario reads
-//!   `GLITCHTIP_MAX_EVENT_LIFE_DAYS` from the settings unit's environment with `systemctl show`
-//!   when the stack names that unit; GlitchTip's default is 90 days (`glitchtip/settings.py`).
+//!   `GLITCHTIP_MAX_EVENT_LIFE_DAYS` from the settings unit as systemd would give it to the
+//!   service (`Environment=`, then every `EnvironmentFile=`; see `unit_env.rs`); GlitchTip's
+//!   default is 90 days (`glitchtip/settings.py`).
+//!
+//! Every part is checked whatever another part answered: one unreachable store must not hide a
+//! misconfigured one, and a part that could not be checked keeps the scenario from passing
+//! (each part's check is declared with [`Outcome::requires`]).
 
 use std::time::Duration;
 
+use super::parts::{merge, named};
+use super::unit_env::{self, FileError, ShowError};
 use super::{Context, Outcome, Stop};
 
 const DAY: u64 = 86_400;
 
+/// GlitchTip's own default for `GLITCHTIP_MAX_EVENT_LIFE_DAYS` (`glitchtip/settings.py`).
+const GLITCHTIP_DEFAULT_DAYS: u32 = 90;
+
 /// Runs the scenario.
 pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
-    let declared = ctx.stack.retention;
-    let mut unavailable: Vec<Stop> = Vec::new();
+    out.requires(&[
+        "loki retention",
+        "prometheus retention",
+        "glitchtip retention",
+    ]);
+    merge([
+        loki(ctx, out).await.err().map(|s| named("loki", s)),
+        prometheus(ctx, out)
+            .await
+            .err()
+            .map(|s| named("prometheus", s)),
+        glitchtip(ctx, out).err().map(|s| named("glitchtip", s)),
+    ])
+}
 
-    let loki_url = ctx.loki_url();
-    match ctx.loki()?.server_config().await {
-        Ok(config) => {
-            out.evidence.record(
-                "loki",
-                serde_json::json!({
-                    "endpoint": format!("{loki_url}/config"),
-                    "retention_period_secs": config.retention_period.as_secs(),
-                    "compactor_retention_enabled": config.compactor_retention_enabled,
-                    "delete_request_store": config.delete_request_store,
-                    "retention_streams": config.retention_streams.iter().map(|r| serde_json::json!({
-                        "selector": r.selector, "period_secs": r.period.as_secs()})).collect::<Vec<_>>(),
-                }),
-            );
-            out.check(
-                "loki retention_period",
-                config.retention_period == days(declared.loki_days),
-                format!("{}d", declared.loki_days),
-                human(config.retention_period),
-            );
-            out.check(
-                "loki compactor enforces retention",
-                config.compactor_retention_enabled,
-                "compactor.retention_enabled: true",
-                config.compactor_retention_enabled,
-            );
-            // A shorter per-stream rule is a choice; a longer one breaks the promise.
-            for rule in &config.retention_streams {
-                out.check(
-                    format!("loki retention_stream {}", rule.selector),
-                    rule.period <= days(declared.loki_days),
-                    format!("at most {}d", declared.loki_days),
-                    human(rule.period),
-                );
-            }
-        }
-        Err(e) => {
-            let stop = Stop::from_error(&loki_url, &e);
-            if stop.status != crate::report::Status::Unavailable {
-                return Err(stop);
-            }
-            unavailable.push(stop);
-        }
+async fn loki(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
+    let declared = ctx.stack.retention.loki_days;
+    let url = ctx.loki_url();
+    let config = ctx
+        .loki()?
+        .server_config()
+        .await
+        .map_err(|e| Stop::from_error(&url, &e))?;
+    out.evidence.record(
+        "loki",
+        serde_json::json!({
+            "endpoint": format!("{url}/config"),
+            "retention_period_secs": config.retention_period.as_secs(),
+            "compactor_retention_enabled": config.compactor_retention_enabled,
+            "delete_request_store": config.delete_request_store,
+            "retention_streams": config.retention_streams.iter().map(|r| serde_json::json!({
+                "selector": r.selector, "period_secs": r.period.as_secs()})).collect::<Vec<_>>(),
+        }),
+    );
+    out.check(
+        "loki retention: limits_config.retention_period",
+        config.retention_period == days(declared),
+        format!("{declared}d"),
+        human(config.retention_period),
+    );
+    out.check(
+        "loki retention: compactor.retention_enabled",
+        config.compactor_retention_enabled,
+        "true (else the period is not enforced)",
+        config.compactor_retention_enabled,
+    );
+    // A shorter per-stream rule is a choice; a longer one breaks the promise.
+    for rule in &config.retention_streams {
+        out.check(
+            format!("loki retention: retention_stream {}", rule.selector),
+            rule.period <= days(declared),
+            format!("at most {declared}d"),
+            human(rule.period),
+        );
     }
+    Ok(())
+}
 
-    let prom_url = ctx.prometheus_url();
-    match ctx.prometheus()?.retention().await {
-        Ok(retention) => {
-            out.evidence.record(
-                "prometheus",
-                serde_json::json!({
-                    "endpoint": format!("{prom_url}/api/v1/status/flags"),
-                    "retention_secs": retention.map(|d| d.as_secs()),
-                }),
-            );
-            out.check(
-                "prometheus storage.tsdb.retention.time",
-                retention == Some(days(declared.prometheus_days)),
-                format!("{}d", declared.prometheus_days),
-                retention.map_or("unset (Prometheus keeps 15d by default)".into(), human),
-            );
-        }
-        Err(e) => {
-            let stop = Stop::from_error(&prom_url, &e);
-            if stop.status != crate::report::Status::Unavailable {
-                return Err(stop);
-            }
-            unavailable.push(stop);
-        }
-    }
+async fn prometheus(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
+    let declared = ctx.stack.retention.prometheus_days;
+    let url = ctx.prometheus_url();
+    let retention = ctx
+        .prometheus()?
+        .retention()
+        .await
+        .map_err(|e| Stop::from_error(&url, &e))?;
+    out.evidence.record(
+        "prometheus",
+        serde_json::json!({
+            "endpoint": format!("{url}/api/v1/status/flags"),
+            "retention_secs": retention.map(|d| d.as_secs()),
+        }),
+    );
+    out.check(
+        "prometheus retention: storage.tsdb.retention.time",
+        retention == Some(days(declared)),
+        format!("{declared}d"),
+        retention.map_or("unset (Prometheus keeps 15d by default)".into(), human),
+    );
+    Ok(())
+}
 
-    match &ctx.stack.glitchtip.settings_unit {
-        Some(unit) => match unit_environment(unit) {
-            Ok(env) => {
-                let value = env
-                    .iter()
-                    .find(|(k, _)| k == "GLITCHTIP_MAX_EVENT_LIFE_DAYS")
-                    .map(|(_, v)| v.clone());
-                out.evidence.record(
-                    "glitchtip",
-                    serde_json::json!({"unit": unit, "GLITCHTIP_MAX_EVENT_LIFE_DAYS": value}),
-                );
-                let effective = value.as_deref().unwrap_or("90");
-                out.check(
-                    "glitchtip GLITCHTIP_MAX_EVENT_LIFE_DAYS",
-                    effective.trim() == declared.glitchtip_days.to_string(),
-                    declared.glitchtip_days,
-                    match &value {
-                        Some(v) => v.clone(),
-                        None => "90 (unset: GlitchTip's default)".into(),
-                    },
-                );
-            }
-            Err(message) => unavailable.push(Stop::unavailable(
-                unit,
-                message,
-                "run telltale on the GlitchTip host, where `systemctl show` can read the unit",
-            )),
-        },
-        None => unavailable.push(Stop::unavailable(
+fn glitchtip(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
+    let declared = ctx.stack.retention.glitchtip_days;
+    let Some(unit) = &ctx.stack.glitchtip.settings_unit else {
+        return Err(Stop::unavailable(
             &ctx.glitchtip_url(),
             "GlitchTip's API does not expose its event retention, and no settings unit is configured",
             "set `[glitchtip] settings_unit = \"glitchtip.service\"` and run telltale on the GlitchTip host",
-        )),
+        ));
+    };
+    let show = unit_env::show(unit).map_err(|e| match e {
+        ShowError::Systemctl(message) => Stop::unavailable(
+            unit,
+            message,
+            format!(
+                "run telltale on the GlitchTip host, where `systemctl show {unit}` works (or set {} to the systemctl command to use)",
+                unit_env::SYSTEMCTL_VAR
+            ),
+        ),
+        ShowError::Output(message) => Stop::error(
+            unit,
+            message,
+            "this systemctl answers in a form telltale does not know; please report it",
+        ),
+    })?;
+    let mut evidence = serde_json::json!({
+        "unit": unit,
+        "load_state": show.load_state,
+        "fragment_path": show.fragment_path,
+        "environment_files": show.environment_files.iter().map(|f| serde_json::json!({
+            "path": f.pattern, "optional": f.optional})).collect::<Vec<_>>(),
+    });
+    match show.load_state.as_str() {
+        "loaded" => {}
+        "not-found" => {
+            out.evidence.record("glitchtip", &evidence);
+            return Err(Stop::unavailable(
+                unit,
+                format!(
+                    "systemd has no unit {unit} here ({})",
+                    show.load_error.as_deref().unwrap_or("LoadState=not-found")
+                ),
+                "run telltale on the GlitchTip host, or fix `[glitchtip] settings_unit` in the stack description",
+            ));
+        }
+        // Masked, or a unit file systemd could not read: the service cannot run as declared.
+        other => {
+            out.evidence.record("glitchtip", &evidence);
+            out.check(
+                format!("glitchtip retention: {unit} is loaded"),
+                false,
+                "LoadState=loaded",
+                format!(
+                    "LoadState={other}{}",
+                    show.load_error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ),
+            );
+            return Ok(());
+        }
     }
+    let days_found = |name: &str| -> Result<unit_env::Lookup, Stop> {
+        unit_env::lookup(&show, name).map_err(|e| match e {
+            FileError::Missing(path) => Stop::failed(
+                unit,
+                format!("{unit} names EnvironmentFile={path}, which does not exist, so systemd will not start it"),
+                "create the file, or prefix its name with `-` in the unit if it is optional",
+            ),
+            FileError::Unreadable(path, why) => Stop::error(
+                unit,
+                format!("cannot read {unit}'s EnvironmentFile {path}: {why}"),
+                "run telltale as a user that may read the unit's environment files (root on the GlitchTip host)",
+            ),
+        })
+    };
+    let events = days_found("GLITCHTIP_MAX_EVENT_LIFE_DAYS")?;
+    let transactions = days_found("GLITCHTIP_MAX_TRANSACTION_EVENT_LIFE_DAYS")?;
+    evidence["environment_files_read"] = serde_json::json!(events
+        .files_read
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>());
+    evidence["environment_files_skipped"] = serde_json::json!(events.files_skipped);
+    // Only these variables are recorded: the same files hold GlitchTip's secrets.
+    for (name, found) in [
+        ("GLITCHTIP_MAX_EVENT_LIFE_DAYS", &events),
+        ("GLITCHTIP_MAX_TRANSACTION_EVENT_LIFE_DAYS", &transactions),
+    ] {
+        evidence[name] = serde_json::json!({"value": found.value, "from": found.source});
+    }
+    out.evidence.record("glitchtip", &evidence);
 
-    // Whatever could be checked is in `out`; a part that could not be reached keeps the
-    // scenario from passing.
-    match unavailable.into_iter().next() {
-        Some(stop) => Err(stop),
-        None => Ok(()),
+    let (event_days, shown) = effective(&events, None);
+    out.check(
+        "glitchtip retention: GLITCHTIP_MAX_EVENT_LIFE_DAYS",
+        event_days == Some(declared),
+        declared,
+        shown,
+    );
+    // Transactions default to the event lifetime; set longer, they outlive the promise.
+    if transactions.value.is_some() {
+        let (tx_days, shown) = effective(&transactions, event_days);
+        out.check(
+            "glitchtip retention: GLITCHTIP_MAX_TRANSACTION_EVENT_LIFE_DAYS",
+            tx_days.is_some_and(|d| d <= declared),
+            format!("at most {declared}"),
+            shown,
+        );
+    }
+    Ok(())
+}
+
+/// The days a GlitchTip setting amounts to (`None` when it is not a number, which GlitchTip's
+/// `env.int` refuses), and how to show it.
+fn effective(found: &unit_env::Lookup, default: Option<u32>) -> (Option<u32>, String) {
+    match (&found.value, &found.source) {
+        (Some(v), Some(source)) => {
+            let parsed = v.trim().parse::<u32>().ok();
+            let shown = match parsed {
+                Some(d) => format!("{d} (from {source})"),
+                None => format!("{v:?}, not a whole number (from {source})"),
+            };
+            (parsed, shown)
+        }
+        _ => {
+            let d = default.unwrap_or(GLITCHTIP_DEFAULT_DAYS);
+            (Some(d), format!("{d} (unset: GlitchTip's default)"))
+        }
     }
 }
 
@@ -139,7 +246,9 @@ fn days(n: u32) -> Duration {
 
 fn human(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs.is_multiple_of(DAY) {
+    if secs == 0 {
+        "0s (never deleted)".into()
+    } else if secs.is_multiple_of(DAY) {
         format!("{}d", secs / DAY)
     } else if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
@@ -148,80 +257,31 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// A unit's `Environment=` as `systemctl show` prints it.
-fn unit_environment(unit: &str) -> Result<Vec<(String, String)>, String> {
-    let output = std::process::Command::new("systemctl")
-        .args(["show", "--property=Environment", "--value", "--", unit])
-        .output()
-        .map_err(|e| format!("run systemctl show {unit}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "systemctl show {unit} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    Ok(parse_environment(&String::from_utf8_lossy(&output.stdout)))
-}
-
-/// Splits `A=1 "B=two words" C=3`, systemd's quoting of `Environment=`.
-fn parse_environment(text: &str) -> Vec<(String, String)> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let mut chars = text.trim().chars();
-    while let Some(ch) = chars.next() {
-        match (ch, quote) {
-            ('\\', _) => {
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                }
-            }
-            ('"' | '\'', None) => quote = Some(ch),
-            (c, Some(q)) if c == q => quote = None,
-            (c, None) if c.is_whitespace() => {
-                if !current.is_empty() {
-                    items.push(std::mem::take(&mut current));
-                }
-            }
-            (c, _) => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        items.push(current);
-    }
-    items
-        .into_iter()
-        .filter_map(|item| {
-            item.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn systemd_environment_quoting_is_split() {
-        let env = parse_environment(
-            "GLITCHTIP_MAX_EVENT_LIFE_DAYS=90 \"GLITCHTIP_DOMAIN=http://a b\" X=1\n",
-        );
-        assert_eq!(
-            env,
-            vec![
-                ("GLITCHTIP_MAX_EVENT_LIFE_DAYS".into(), "90".into()),
-                ("GLITCHTIP_DOMAIN".into(), "http://a b".into()),
-                ("X".into(), "1".into())
-            ]
-        );
-        assert!(parse_environment("").is_empty());
-    }
 
     #[test]
     fn durations_read_in_days_when_whole() {
         assert_eq!(human(days(30)), "30d");
         assert_eq!(human(Duration::from_secs(7200)), "2h");
         assert_eq!(human(Duration::from_secs(61)), "61s");
+        assert_eq!(human(Duration::ZERO), "0s (never deleted)");
+    }
+
+    #[test]
+    fn glitchtip_days_default_and_refuse_what_glitchtip_refuses() {
+        let unset = unit_env::Lookup::default();
+        assert_eq!(effective(&unset, None).0, Some(90));
+        assert_eq!(effective(&unset, Some(30)).0, Some(30));
+        let set = |v: &str| unit_env::Lookup {
+            value: Some(v.into()),
+            source: Some("Environment=".into()),
+            ..Default::default()
+        };
+        assert_eq!(effective(&set(" 30 "), None).0, Some(30));
+        let (days, shown) = effective(&set("thirty"), None);
+        assert_eq!(days, None);
+        assert!(shown.contains("not a whole number"), "{shown}");
     }
 }

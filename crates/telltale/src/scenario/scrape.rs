@@ -4,6 +4,9 @@
 //! Two views must agree: `/api/v1/targets` (health, last error, last scrape time) and the `up`
 //! series a query returns, because a target page can look healthy while its samples never reach
 //! the TSDB (a relabelling that drops `up`, a clock far off).
+//!
+//! Every declared job is required (`job NAME: …` checks), so a job that is never looked at cannot
+//! pass, and a description that declares no job asserts nothing and is never a pass.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -18,6 +21,8 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     let url = ctx.prometheus_url();
     let prom = ctx.prometheus()?;
     let jobs = &ctx.stack.scrape.jobs;
+    let required: Vec<String> = jobs.iter().map(|j| format!("job {j}")).collect();
+    out.requires(&required.iter().map(String::as_str).collect::<Vec<_>>());
     let max_age = Duration::from_secs(ctx.stack.scrape.max_age_secs.into());
     // A Prometheus that just started has not discovered or scraped its targets yet: wait, at
     // most one scrape age, until every job has targets that were scraped at least once.
@@ -87,7 +92,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
             .filter(|t| t.labels.get("job").unwrap_or(&t.scrape_pool) == job)
             .collect();
         if !out.check(
-            format!("job {job} has targets"),
+            format!("job {job}: has targets"),
             !mine.is_empty(),
             "at least 1 active target",
             format!(
@@ -106,7 +111,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 format!("{health}: {}", t.last_error)
             };
             out.check(
-                format!("{job} target {} is up", t.scrape_url),
+                format!("job {job}: target {} is up", t.scrape_url),
                 t.health == Health::Up,
                 "up",
                 actual,
@@ -114,7 +119,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
             let age = telltale_glitchtip::parse_rfc3339(&t.last_scrape)
                 .and_then(|at| now.duration_since(at).ok());
             out.check(
-                format!("{job} target {} scraped recently", t.scrape_url),
+                format!("job {job}: target {} scraped recently", t.scrape_url),
                 age.is_some_and(|a| a <= max_age),
                 format!("last scrape within {}s", max_age.as_secs()),
                 match age {
@@ -125,7 +130,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
         }
         let values = up_by_job.get(job).cloned().unwrap_or_default();
         out.check(
-            format!("up{{job=\"{job}\"}} is 1"),
+            format!("job {job}: up{{job=\"{job}\"}} is 1"),
             !values.is_empty() && values.iter().all(|v| *v == 1.0),
             "every series 1",
             format!("{values:?}"),

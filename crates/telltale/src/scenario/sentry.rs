@@ -5,7 +5,7 @@
 //! GlitchTip answers 200 before it stores anything (ingest is queued), so a 200 proves nothing
 //! and is evidence, not a check; only a refusal is a (failed) check. `DeliveryCheck` tags every
 //! event `run`/`seq`, polls the run's issues until each event id is there or the deadline
-//! passes, then waits a settle period and counts the stored copies of each `seq`, so a
+//! passes, then waits `--settle` and counts the stored copies of each `seq`, so a
 //! duplicate is seen (GlitchTip folds an envelope resent with the same event id into one, but
 //! stores a store-endpoint resend, or a resend with a new id, twice).
 //!
@@ -27,10 +27,6 @@ use crate::report::Delivery;
 use crate::stack::Cleanup;
 
 const PATHS: [IngestPath; 3] = [IngestPath::Sdk, IngestPath::Envelope, IngestPath::Store];
-
-/// How long after the last event became visible the stored copies are counted: long enough
-/// for a retry by the SDK or a proxy to land, short enough to keep the scenario quick.
-const SETTLE: Duration = Duration::from_secs(5);
 
 /// Runs the scenario.
 pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
@@ -283,7 +279,8 @@ fn delivery_check(ctx: &Context, org: &str, dsn: Dsn, path: IngestPath, n: u32) 
         .deadline(ctx.options.deadline)
         .poll_interval(Duration::from_millis(500))
         .environment(&ctx.stack.glitchtip.environment)
-        .settle(SETTLE.min(ctx.options.deadline))
+        // `--settle`: long enough for a retry by the SDK or a proxy to land.
+        .settle(ctx.options.settle)
 }
 
 fn run_tag(run: &str, path: IngestPath) -> String {
@@ -355,7 +352,7 @@ fn account(
             "query": {"endpoint": format!("{}/api/0/organizations/{}/issues/", ctx.glitchtip_url().trim_end_matches('/'), ctx.stack.glitchtip.organization), "query": format!("run:{}", report.run_id), "project": dsn.project_id()},
             "polls": report.polls,
             "visible": report.events.iter().filter(|e| e.is_visible()).count(),
-            "copies_counted_after_settle_ms": report.copies_counted.then(|| SETTLE.min(ctx.options.deadline).as_millis() as u64),
+            "copies_counted_after_settle_ms": report.copies_counted.then_some(ctx.options.settle.as_millis() as u64),
             "duplicated": duplicated,
             "unexpected_seqs": report.unexpected,
             "issues": report.issues,
