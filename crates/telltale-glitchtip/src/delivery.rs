@@ -2,6 +2,12 @@
 //! SDK, envelopes or store), then poll the issues and events API until every one is visible or
 //! a deadline passes. It reports each event's send→visible latency and lists the missing ones
 //! by tag, because GlitchTip answers 200 before it stores anything.
+//!
+//! Polling stops at the first sight of each event, so it cannot tell one stored copy from two.
+//! With [`DeliveryCheck::settle`], the check waits that long once polling is done and then
+//! reads every event of the run's issues, counting the stored copies of each `seq`: a resend
+//! with a new event id, or the same id through the store endpoint (which GlitchTip stores
+//! twice; envelopes with a known id are folded into one), shows up as two.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +58,7 @@ pub struct DeliveryCheck {
     environment: Option<String>,
     ca_files: Vec<std::path::PathBuf>,
     sdk_flush_every: Option<usize>,
+    settle: Option<Duration>,
 }
 
 /// The fate of one event.
@@ -64,8 +71,11 @@ pub struct EventOutcome {
     pub event_id: String,
     /// When it was handed to ingest (or to the SDK).
     pub sent_at: SystemTime,
-    /// The send error, if ingest refused it.
+    /// The send error, if ingest refused it or did not answer.
     pub send_error: Option<String>,
+    /// Whether the send error got no HTTP answer at all (connection refused, TLS, timeout):
+    /// then nothing reached GlitchTip, and the event proves nothing either way.
+    pub send_unanswered: bool,
     /// Send→visible latency, if it became visible. On the SDK path every event is timed from
     /// the moment the batch was handed to the SDK.
     pub latency: Option<Duration>,
@@ -73,9 +83,18 @@ pub struct EventOutcome {
     pub issue_id: Option<u64>,
     /// GlitchTip's `dateReceived`, once visible.
     pub received_at: Option<SystemTime>,
+    /// Stored events carrying this `seq` (and the run's tag), as the final count after the
+    /// settle period found them; 0 when it did not run ([`DeliveryReport::copies_counted`]).
+    pub copies: u32,
 }
 
 impl EventOutcome {
+    /// An event handed to ingest at `sent_at` and not seen yet, for reports built outside
+    /// [`DeliveryCheck`] (another sender, a test of what a caller makes of a report).
+    pub fn new(seq: u32, event_id: impl Into<String>, sent_at: SystemTime) -> EventOutcome {
+        outcome(seq, &event_id.into(), sent_at, None)
+    }
+
     /// Whether the event was read back.
     pub fn is_visible(&self) -> bool {
         self.latency.is_some()
@@ -112,9 +131,37 @@ pub struct DeliveryReport {
     pub elapsed: Duration,
     /// For the SDK path: whether the SDK's flush completed.
     pub sdk_flushed: Option<bool>,
+    /// Whether every stored copy was counted after a settle period ([`DeliveryCheck::settle`]);
+    /// without it, `copies` is 0 and duplicates cannot be seen.
+    pub copies_counted: bool,
+    /// `seq` tags of the run that were never sent (from the final count).
+    pub unexpected: Vec<u32>,
+    /// Every issue holding an event of the run (from the final count, else from polling).
+    pub issues: Vec<u64>,
 }
 
 impl DeliveryReport {
+    /// A report of `events` sent under `run_id` via `path`, before any polling (see
+    /// [`EventOutcome::new`]); its fields say the rest.
+    pub fn new(run_id: impl Into<String>, path: IngestPath, events: Vec<EventOutcome>) -> Self {
+        DeliveryReport {
+            run_id: run_id.into(),
+            path,
+            events,
+            polls: 0,
+            elapsed: Duration::ZERO,
+            sdk_flushed: None,
+            copies_counted: false,
+            unexpected: Vec::new(),
+            issues: Vec::new(),
+        }
+    }
+
+    /// Events stored more than once (only known when [`DeliveryReport::copies_counted`]).
+    pub fn duplicated(&self) -> Vec<&EventOutcome> {
+        self.events.iter().filter(|e| e.copies > 1).collect()
+    }
+
     /// Whether every event was read back.
     pub fn is_complete(&self) -> bool {
         self.events.iter().all(EventOutcome::is_visible)
@@ -181,6 +228,17 @@ impl fmt::Display for DeliveryReport {
         if !missing.is_empty() {
             write!(f, "; missing: {}", missing.join(" "))?;
         }
+        let duplicated: Vec<String> = self
+            .duplicated()
+            .iter()
+            .map(|e| format!("seq={}×{}", e.seq, e.copies))
+            .collect();
+        if !duplicated.is_empty() {
+            write!(f, "; stored more than once: {}", duplicated.join(" "))?;
+        }
+        if !self.copies_counted {
+            write!(f, "; copies not counted")?;
+        }
         Ok(())
     }
 }
@@ -207,7 +265,16 @@ impl DeliveryCheck {
             environment: None,
             ca_files: Vec::new(),
             sdk_flush_every: None,
+            settle: None,
         }
+    }
+
+    /// After polling, waits this long and then counts every stored copy of each event, so a
+    /// duplicate (a resend that arrives after the first copy was seen) is caught. Without it
+    /// the report cannot tell one copy from two.
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = Some(settle);
+        self
     }
 
     /// How long to wait, from the last send, for every event to be visible.
@@ -332,12 +399,15 @@ impl DeliveryCheck {
                         IngestPath::Store => ingestor.store(e, self.options).await,
                         _ => ingestor.envelope_event(e, self.options).await,
                     };
-                    outcomes.push(outcome(
+                    let mut o = outcome(
                         seq as u32,
                         e.event_id(),
                         at,
-                        res.err().map(|err| err.to_string()),
-                    ));
+                        res.as_ref().err().map(|err| err.to_string()),
+                    );
+                    o.send_unanswered =
+                        matches!(res, Err(Error::Transport { .. } | Error::Timeout { .. }));
+                    outcomes.push(o);
                 }
             }
         }
@@ -365,6 +435,23 @@ impl DeliveryCheck {
             }
             tokio::time::sleep(self.poll_interval).await;
         }
+        let mut issues: Vec<u64> = outcomes.iter().filter_map(|o| o.issue_id).collect();
+        let mut unexpected = Vec::new();
+        let copies_counted = match self.settle {
+            // Nothing reached ingest: there is nothing stored to count.
+            Some(_) if outcomes.iter().all(|o| o.send_error.is_some()) => false,
+            Some(settle) => {
+                tokio::time::sleep(settle).await;
+                polls += 1;
+                let count = self.count(client, &mut outcomes, &sent_instants).await?;
+                issues.extend(count.issues);
+                unexpected = count.unexpected;
+                true
+            }
+            None => false,
+        };
+        issues.sort_unstable();
+        issues.dedup();
         Ok(DeliveryReport {
             run_id: self.run_id.clone(),
             path: self.path,
@@ -372,7 +459,57 @@ impl DeliveryCheck {
             polls,
             elapsed: started.elapsed(),
             sdk_flushed,
+            copies_counted,
+            unexpected,
+            issues,
         })
+    }
+
+    /// Reads every event of every issue tagged with the run and counts the stored copies of
+    /// each `seq`. An event seen only now becomes visible with its latency measured now.
+    async fn count(
+        &self,
+        client: &Client,
+        outcomes: &mut [EventOutcome],
+        sent: &[Instant],
+    ) -> Result<Count, Error> {
+        let query = IssueQuery::new()
+            .tag("run", &self.run_id)
+            .project(self.project_id)
+            .limit(100);
+        let mut count = Count::default();
+        for o in outcomes.iter_mut() {
+            o.copies = 0;
+        }
+        for issue in client.issues(&self.organization, &query).await? {
+            count.issues.push(issue.id);
+            let events = client.issue_events(issue.id).await?;
+            let seen_at = Instant::now();
+            for ev in &events {
+                if ev.tag("run") != Some(self.run_id.as_str()) {
+                    continue;
+                }
+                let Some(seq) = ev.tag("seq").and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let Some(o) = outcomes.get_mut(seq as usize) else {
+                    count.unexpected.push(seq);
+                    continue;
+                };
+                o.copies += 1;
+                if o.latency.is_none() {
+                    o.latency = Some(seen_at.saturating_duration_since(sent[seq as usize]));
+                    o.issue_id = Some(issue.id);
+                    o.received_at = ev
+                        .date_received
+                        .as_deref()
+                        .and_then(crate::time::parse_rfc3339);
+                }
+            }
+        }
+        count.unexpected.sort_unstable();
+        count.unexpected.dedup();
+        Ok(count)
     }
 
     async fn poll(
@@ -423,15 +560,24 @@ impl DeliveryCheck {
     }
 }
 
+/// What the final count found besides the copies.
+#[derive(Default)]
+struct Count {
+    issues: Vec<u64>,
+    unexpected: Vec<u32>,
+}
+
 fn outcome(seq: u32, id: &str, at: SystemTime, send_error: Option<String>) -> EventOutcome {
     EventOutcome {
         seq,
         event_id: id.to_owned(),
         sent_at: at,
         send_error,
+        send_unanswered: false,
         latency: None,
         issue_id: None,
         received_at: None,
+        copies: 0,
     }
 }
 
@@ -454,6 +600,9 @@ mod tests {
             polls: 3,
             elapsed: Duration::from_secs(2),
             sdk_flushed: None,
+            copies_counted: true,
+            unexpected: Vec::new(),
+            issues: Vec::new(),
         }
     }
 
@@ -476,7 +625,17 @@ mod tests {
             shown.contains("3/5 visible") && shown.contains("missing: run=tt-x,seq=1"),
             "{shown}"
         );
+        assert!(!shown.contains("stored more than once"), "{shown}");
         assert_eq!(report(&[None]).latency(), None);
+        let mut twice = report(&[Some(10), Some(10)]);
+        twice.events[1].copies = 2;
+        assert_eq!(twice.duplicated().len(), 1);
+        assert!(
+            twice.to_string().contains("stored more than once: seq=1×2"),
+            "{twice}"
+        );
+        twice.copies_counted = false;
+        assert!(twice.to_string().ends_with("copies not counted"), "{twice}");
     }
 
     #[test]

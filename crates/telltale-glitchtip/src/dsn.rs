@@ -196,6 +196,14 @@ impl Dsn {
         )
     }
 
+    /// Whether `other` authenticates as the same key of the same project. Scheme, host and
+    /// path may differ: a DSN handed to an app may point at a public edge rather than at the
+    /// address the API is reached on. Keys compare as UUIDs (case and dashes ignored).
+    pub fn same_key_and_project(&self, other: &Dsn) -> bool {
+        let norm = |k: &str| k.replace('-', "").to_ascii_lowercase();
+        self.project_id == other.project_id && norm(&self.public_key) == norm(&other.public_key)
+    }
+
     /// The full DSN, key included, to hand to an SDK or a deployment. **Never log it.**
     pub fn expose(&self) -> String {
         self.render(true)
@@ -277,6 +285,17 @@ mod tests {
             prefixed.expose(),
             format!("https://{KEY}@errors.example.org/gt/42")
         );
+    }
+
+    #[test]
+    fn same_key_ignores_the_address_and_the_uuid_spelling() {
+        let api = Dsn::parse(&format!("http://{KEY}@127.0.0.1:8200/1")).unwrap();
+        let edge = Dsn::parse("https://01234567-89AB-CDEF-0123-456789ABCDEF@errors.example.org/1")
+            .unwrap();
+        assert!(api.same_key_and_project(&edge));
+        assert!(!api.same_key_and_project(&edge.with_project_id(2)));
+        let other = Dsn::parse("http://fedcba9876543210fedcba9876543210@127.0.0.1:8200/1").unwrap();
+        assert!(!api.same_key_and_project(&other));
     }
 
     #[test]

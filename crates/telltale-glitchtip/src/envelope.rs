@@ -213,6 +213,34 @@ impl ItemType {
     pub fn is_known(&self) -> bool {
         !matches!(self, ItemType::Unknown(_))
     }
+
+    /// Whether the type's payload is a JSON object, so that the reader refuses anything else.
+    ///
+    /// From Sentry's item type list (`develop-docs/sdk/data-model/envelope-items.mdx` in
+    /// getsentry/sentry-docs): `event`, `transaction`, `feedback`, `user_report`,
+    /// `client_report`, `replay_event`, `profile`, `profile_chunk`, `check_in` and `log` are
+    /// "encoded in JSON"; `session` and `sessions` carry the JSON session payloads of the
+    /// sessions protocol; `span` the span protocol's JSON (`application/vnd.sentry.items.span.v2+json`).
+    /// Not JSON: `attachment` (raw file bytes), `replay_recording` ("JSON *or* a gzipped
+    /// JSON"), `replay_video` (binary) and `statsd` (statsd text); unknown types are skipped.
+    pub fn payload_is_json(&self) -> bool {
+        matches!(
+            self,
+            ItemType::Event
+                | ItemType::Transaction
+                | ItemType::Session
+                | ItemType::Sessions
+                | ItemType::ClientReport
+                | ItemType::UserReport
+                | ItemType::Feedback
+                | ItemType::CheckIn
+                | ItemType::Profile
+                | ItemType::ProfileChunk
+                | ItemType::ReplayEvent
+                | ItemType::Span
+                | ItemType::Log
+        )
+    }
 }
 
 /// One item: headers (with `type`) and a payload.
@@ -339,10 +367,13 @@ pub struct EventSummary {
 
 impl EventSummary {
     fn from_json(payload: &[u8]) -> Result<EventSummary, Error> {
-        let v: Value = serde_json::from_slice(payload).map_err(|e| Error::Envelope {
-            offset: 0,
-            line: 1,
-            reason: format!("the event payload is not JSON: {e}"),
+        // Positions are within the payload: an item built in memory has no envelope around it.
+        let v: Value = serde_json::from_slice(payload).map_err(|e| {
+            envelope_error(
+                payload,
+                json_error_offset(payload, &e),
+                &format!("the event payload is not JSON: {e}"),
+            )
         })?;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let text_of = |m: &Value| match m {
@@ -480,40 +511,60 @@ impl Compression {
         }
     }
 
-    /// Decompresses `bytes`, refusing output larger than `max` bytes.
+    /// Decompresses `bytes`, refusing output larger than `max` bytes. A corrupt or truncated
+    /// body is refused with where it went wrong: the compressed byte the decoder stopped at
+    /// (gzip, deflate; brotli reads ahead, so only "within the first N bytes") and how many
+    /// bytes it had inflated by then.
     pub fn decompress(self, bytes: &[u8], max: usize) -> Result<Vec<u8>, Error> {
         let name = self.content_encoding().unwrap_or("identity");
-        let fail = |e: std::io::Error| Error::Compression {
+        // The `bufread` decoders take exactly what they use from `rest`, so what is left of
+        // it says where the stream broke.
+        let fail = |e: std::io::Error, rest: usize, out: &[u8], exact: bool| Error::Compression {
             encoding: name.to_owned(),
-            reason: e.to_string(),
+            reason: format!(
+                "{e} at compressed byte {}{} of {} (after {} bytes inflated)",
+                if exact { "" } else { "≤ " },
+                bytes.len() - rest,
+                bytes.len(),
+                out.len()
+            ),
         };
         let limit = max as u64 + 1;
         let mut out = Vec::new();
         match self {
             Compression::None => out.extend_from_slice(bytes),
             Compression::Gzip => {
-                flate2::read::MultiGzDecoder::new(bytes)
+                let mut rest = bytes;
+                let read = flate2::bufread::MultiGzDecoder::new(&mut rest)
                     .take(limit)
-                    .read_to_end(&mut out)
-                    .map_err(fail)?;
+                    .read_to_end(&mut out);
+                read.map_err(|e| fail(e, rest.len(), &out, true))?;
             }
             Compression::Deflate => {
-                let zlib = flate2::read::ZlibDecoder::new(bytes)
+                let mut rest = bytes;
+                let zlib = flate2::bufread::ZlibDecoder::new(&mut rest)
                     .take(limit)
                     .read_to_end(&mut out);
                 if zlib.is_err() {
+                    // Some senders mean raw deflate by `deflate`.
                     out.clear();
-                    flate2::read::DeflateDecoder::new(bytes)
+                    let mut rest = bytes;
+                    let read = flate2::bufread::DeflateDecoder::new(&mut rest)
                         .take(limit)
-                        .read_to_end(&mut out)
-                        .map_err(fail)?;
+                        .read_to_end(&mut out);
+                    read.map_err(|e| fail(e, rest.len(), &out, true))?;
                 }
             }
             Compression::Brotli => {
-                brotli::Decompressor::new(bytes, 4096)
+                let mut reader = Counted {
+                    inner: bytes,
+                    taken: 0,
+                };
+                let read = brotli::Decompressor::new(&mut reader, 4096)
                     .take(limit)
-                    .read_to_end(&mut out)
-                    .map_err(fail)?;
+                    .read_to_end(&mut out);
+                let taken = reader.taken;
+                read.map_err(|e| fail(e, bytes.len() - taken, &out, false))?;
             }
         }
         if out.len() > max {
@@ -523,6 +574,20 @@ impl Compression {
             });
         }
         Ok(out)
+    }
+}
+
+/// A reader that counts what was taken from it (brotli's decoder reads ahead in blocks).
+struct Counted<'a> {
+    inner: &'a [u8],
+    taken: usize,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.taken += n;
+        Ok(n)
     }
 }
 
@@ -607,6 +672,7 @@ impl Envelope {
         let headers = parse_headers(b, 0, end, "envelope header")?;
         let mut items = Vec::new();
         let mut skipped = Vec::new();
+        let mut index = 0;
         loop {
             while pos < b.len() && b[pos] == b'\n' {
                 pos += 1;
@@ -674,7 +740,12 @@ impl Envelope {
                     &b[payload_start..p_end]
                 }
             };
-            if ItemType::parse(&ty).is_known() {
+            let item_type = ItemType::parse(&ty);
+            if item_type.payload_is_json() {
+                check_json_object(b, payload_start, payload, index, &ty)?;
+            }
+            index += 1;
+            if item_type.is_known() {
                 items.push(Item {
                     headers,
                     payload: payload.to_vec(),
@@ -740,11 +811,77 @@ fn line_of(b: &[u8], offset: usize) -> usize {
         + 1
 }
 
+/// The 1-based column of `offset`, in bytes from the start of its line.
+fn column_of(b: &[u8], offset: usize) -> usize {
+    let offset = offset.min(b.len());
+    offset
+        - b[..offset]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1
+}
+
 fn envelope_error(b: &[u8], offset: usize, reason: &str) -> Error {
     Error::Envelope {
         offset,
         line: line_of(b, offset),
+        column: column_of(b, offset),
         reason: reason.to_owned(),
+    }
+}
+
+/// Where in `text` serde_json stopped: its line and column (1-based, in bytes) turned back
+/// into an offset, at most the end of `text`.
+fn json_error_offset(text: &[u8], e: &serde_json::Error) -> usize {
+    let line_start = if e.line() <= 1 {
+        0
+    } else {
+        text.iter()
+            .enumerate()
+            .filter(|(_, &c)| c == b'\n')
+            .nth(e.line() - 2)
+            .map_or(text.len(), |(i, _)| i + 1)
+    };
+    (line_start + e.column().saturating_sub(1)).min(text.len())
+}
+
+/// Refuses a payload that is not one JSON object, with the position in the whole envelope
+/// `b` where it goes wrong (`start` is the payload's offset in it).
+fn check_json_object(
+    b: &[u8],
+    start: usize,
+    payload: &[u8],
+    index: usize,
+    item_type: &str,
+) -> Result<(), Error> {
+    let fail = |at: usize, reason: String| {
+        let offset = start + at;
+        Err(Error::EnvelopeItem {
+            index,
+            item_type: item_type.to_owned(),
+            offset,
+            line: line_of(b, offset),
+            column: column_of(b, offset),
+            reason,
+        })
+    };
+    match payload.iter().position(|c| !c.is_ascii_whitespace()) {
+        None => fail(
+            payload.len(),
+            "the payload is empty, not a JSON object".into(),
+        ),
+        Some(first) if payload[first] != b'{' => fail(
+            first,
+            "the payload is not a JSON object (it must start with '{')".into(),
+        ),
+        Some(_) => match serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+            Ok(_) => Ok(()),
+            Err(e) => fail(
+                json_error_offset(payload, &e),
+                format!("the payload is not valid JSON: {e}"),
+            ),
+        },
     }
 }
 
@@ -831,13 +968,129 @@ mod tests {
                 Err(Error::Envelope {
                     offset: o,
                     line: l,
+                    column,
                     reason,
                 }) => {
                     assert!(reason.contains(words), "{reason}");
                     assert_eq!((o, l), (*offset, *line), "{reason}");
+                    assert_eq!(column, column_of(body, o));
                 }
                 other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
             }
+        }
+    }
+
+    #[test]
+    fn json_items_must_hold_a_json_object_and_errors_name_the_item() {
+        // (envelope, item index, type, offset, line, column, words)
+        type Case<'a> = (&'a [u8], usize, &'a str, usize, usize, usize, &'a str);
+        let cases: &[Case<'_>] = &[
+            // Without length: the payload runs to the newline, cut mid-object.
+            (
+                b"{}\n{\"type\":\"event\"}\n{\"message\":\"hi\",\n",
+                0,
+                "event",
+                35,
+                3,
+                16,
+                "EOF while parsing",
+            ),
+            // With length, a bad token on the payload's second line.
+            (
+                b"{}\n{\"type\":\"attachment\",\"length\":1}\nx\n{\"type\":\"transaction\",\"length\":12}\n{\"a\":1,\n\"b\"}\n",
+                1,
+                "transaction",
+                84,
+                6,
+                4,
+                "expected `:`",
+            ),
+            (
+                b"{}\n{\"type\":\"session\",\"length\":0}\n\n",
+                0,
+                "session",
+                33,
+                3,
+                1,
+                "empty",
+            ),
+            (
+                b"{}\n{\"type\":\"span\"}\n  [1]\n",
+                0,
+                "span",
+                21,
+                3,
+                3,
+                "not a JSON object",
+            ),
+            (
+                b"{}\n{\"type\":\"log\",\"length\":9}\n{\"a\":1} x\n",
+                0,
+                "log",
+                37,
+                3,
+                9,
+                "trailing characters",
+            ),
+            // An unknown item before counts in the index; its payload is not judged.
+            (
+                b"{}\n{\"type\":\"future\"}\nnot json\n{\"type\":\"client_report\"}\nnope\n",
+                1,
+                "client_report",
+                55,
+                5,
+                1,
+                "not a JSON object",
+            ),
+        ];
+        for (body, index, ty, offset, line, column, words) in cases {
+            match &Envelope::parse(body) {
+                Err(
+                    e @ Error::EnvelopeItem {
+                        index: i,
+                        item_type: t,
+                        offset: o,
+                        line: l,
+                        column: c,
+                        ..
+                    },
+                ) => {
+                    let shown = e.to_string();
+                    assert!(shown.contains(words), "{shown}");
+                    assert_eq!(
+                        (*i, t.as_str(), *o, *l, *c),
+                        (*index, *ty, *offset, *line, *column),
+                        "{shown}"
+                    );
+                    assert!(
+                        shown.contains(&format!("item {} (type {ty:?})", index + 1)),
+                        "{shown}"
+                    );
+                    assert_eq!(line_of(body, *offset), *line);
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        // Binary and text types are not judged as JSON; neither are unknown ones.
+        let fine = b"{}\n{\"type\":\"attachment\",\"length\":3}\n{x}\n{\"type\":\"statsd\"}\nc:1|c\n{\"type\":\"replay_recording\",\"length\":2}\n\x1f\x8b\n{\"type\":\"nope\"}\n[\n";
+        let env = Envelope::parse(fine).unwrap();
+        assert_eq!((env.items().len(), env.skipped().len()), (3, 1));
+        for ty in [
+            "event",
+            "transaction",
+            "session",
+            "sessions",
+            "client_report",
+            "user_report",
+            "feedback",
+            "check_in",
+            "profile",
+            "profile_chunk",
+            "replay_event",
+            "span",
+            "log",
+        ] {
+            assert!(ItemType::parse(ty).payload_is_json(), "{ty}");
         }
     }
 
@@ -862,6 +1115,28 @@ mod tests {
             let back = Envelope::decode(&body, c.content_encoding()).unwrap();
             assert_eq!(back, env, "{c:?}");
         }
+        // A corrupt stream says where it broke.
+        let mut gz = Compression::Gzip.compress(b"hello hello hello").unwrap();
+        let n = gz.len();
+        gz.truncate(n - 6);
+        let err = Compression::Gzip
+            .decompress(&gz, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("at compressed byte {} of {}", n - 6, n - 6)),
+            "{err}"
+        );
+        let err = Compression::Deflate
+            .decompress(b"\x78\x9c\xff\xff", 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at compressed byte"), "{err}");
+        let err = Compression::Brotli
+            .decompress(b"\xff\xff\xff\xff", 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at compressed byte ≤ 4 of 4"), "{err}");
         let big = Compression::Gzip.compress(&vec![b'a'; 5000]).unwrap();
         assert!(matches!(
             Compression::Gzip.decompress(&big, 4000),

@@ -20,15 +20,39 @@ pub enum Error {
         /// What is wrong (the key itself is never quoted).
         reason: String,
     },
-    /// An envelope is malformed. `offset` is the byte where reading stopped, `line` its
-    /// 1-based line.
-    #[error("read envelope at byte {offset} (line {line}): {reason}")]
+    /// An envelope is malformed. `offset` is the byte where reading stopped, `line` and
+    /// `column` its 1-based position.
+    #[error("read envelope at byte {offset} (line {line}, column {column}): {reason}")]
     Envelope {
         /// Byte offset into the (decompressed) envelope.
         offset: usize,
         /// 1-based line number of that byte.
         line: usize,
+        /// 1-based column of that byte, counted in bytes from the start of its line.
+        column: usize,
         /// What was expected there.
+        reason: String,
+    },
+    /// An envelope item whose type defines a JSON payload (`event`, `transaction`,
+    /// `session`, `span`, `log`…) holds something else. The envelope's framing was fine; the
+    /// position is where the payload stops being a JSON object, in the whole envelope.
+    #[error(
+        "read envelope item {} (type {item_type:?}) at byte {offset} (line {line}, column {column}): {reason}",
+        .index + 1
+    )]
+    EnvelopeItem {
+        /// 0-based position of the item among all items of the envelope, skipped ones
+        /// included (the message counts from 1).
+        index: usize,
+        /// The item's `type`.
+        item_type: String,
+        /// Byte offset into the (decompressed) envelope.
+        offset: usize,
+        /// 1-based line number of that byte.
+        line: usize,
+        /// 1-based column of that byte, counted in bytes from the start of its line.
+        column: usize,
+        /// What is wrong with the payload.
         reason: String,
     },
     /// A body could not be compressed or decompressed.

@@ -24,7 +24,9 @@
 //!   [`SdkSender`] sends through the real `sentry` crate on its own thread and flushes.
 //! - **Envelopes**: [`Envelope`] reads and writes several items with or without `length`,
 //!   attachments, sessions and transactions; unknown items are skipped ([`Envelope::skipped`]);
-//!   malformed input gives [`Error::Envelope`] with the byte offset and line.
+//!   malformed framing gives [`Error::Envelope`], and an item of a JSON type (`event`,
+//!   `transaction`, `session`, `span`, `log`…) whose payload is not a JSON object gives
+//!   [`Error::EnvelopeItem`], both with the byte offset, line and column.
 //! - **Delivery check**: [`DeliveryCheck`] sends N events tagged `run=<id>` and `seq=<n>`,
 //!   polls until all are visible or a deadline passes, and reports each event's send→visible
 //!   latency and the missing ones by tag ([`DeliveryReport`]).

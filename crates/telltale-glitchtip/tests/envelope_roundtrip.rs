@@ -2,6 +2,7 @@
 //! equal, and the reader never panics on arbitrary bytes, giving positioned errors instead.
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use telltale_glitchtip::{Compression, Envelope, Error, Headers, Item, ItemType, Lengths};
 
 fn item_type() -> impl Strategy<Value = ItemType> {
@@ -28,16 +29,35 @@ fn headers() -> impl Strategy<Value = Headers> {
     })
 }
 
+/// A JSON object, compact (one line, as SDKs write items without `length`) or pretty (with
+/// newlines, which forces a `length`).
+fn json_object() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::btree_map("[a-z_]{1,8}", any::<String>(), 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|(map, pretty)| {
+            if pretty {
+                serde_json::to_vec_pretty(&map).unwrap()
+            } else {
+                serde_json::to_vec(&map).unwrap()
+            }
+        })
+}
+
 fn item() -> impl Strategy<Value = Item> {
     (
         item_type(),
         prop::collection::btree_map("[a-z_]{1,10}", "[ -~]{0,20}", 0..3),
         prop::collection::vec(any::<u8>(), 0..300),
         any::<bool>(),
+        json_object(),
     )
-        .prop_map(|(ty, extra, mut payload, text)| {
-            if text {
-                // JSON-like payloads without newlines, the common case without `length`.
+        .prop_map(|(ty, extra, mut payload, text, json)| {
+            if ty.payload_is_json() {
+                payload = json;
+            } else if text {
+                // Text payloads without newlines, the common case without `length`.
                 payload.retain(|b| *b != b'\n');
             }
             let mut item = Item::new(ty, payload);
@@ -105,13 +125,62 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_and_errors_point_inside(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-        match Envelope::parse(&bytes) {
-            Ok(_) => {}
-            Err(Error::Envelope { offset, line, .. }) => {
-                prop_assert!(offset <= bytes.len());
-                prop_assert_eq!(line, bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1);
+        let (offset, line, column) = match Envelope::parse(&bytes) {
+            Ok(_) => return Ok(()),
+            Err(Error::Envelope { offset, line, column, .. }) => (offset, line, column),
+            Err(Error::EnvelopeItem { offset, line, column, .. }) => (offset, line, column),
+            Err(other) => return Err(TestCaseError::fail(format!("unexpected error {other}"))),
+        };
+        prop_assert!(offset <= bytes.len());
+        prop_assert_eq!(line, bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1);
+        let line_start = bytes[..offset].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        prop_assert_eq!(column, offset - line_start + 1);
+    }
+
+    #[test]
+    fn a_json_item_with_a_broken_payload_is_refused_inside_that_payload(
+        env in envelope().prop_filter("needs a JSON item", |e| e.items().iter().any(|i| i.item_type().payload_is_json())),
+        pick in any::<prop::sample::Index>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Cut one JSON item's payload short (an object cut anywhere is never a whole object)
+        // and check the error names that item and points into its payload.
+        let json: Vec<usize> = env.items().iter().enumerate()
+            .filter(|(_, i)| i.item_type().payload_is_json()).map(|(n, _)| n).collect();
+        let victim = *pick.get(&json);
+        let mut broken = Envelope::new();
+        *broken.headers_mut() = env.headers().clone();
+        for (n, item) in env.items().iter().enumerate() {
+            if n == victim {
+                let p = item.payload();
+                let keep = cut.index(p.len());
+                let mut headers = item.headers().clone();
+                headers.remove("length");
+                broken.push(Item::with_headers(headers, p[..keep].to_vec()).unwrap());
+            } else {
+                broken.push(item.clone());
             }
-            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+        let bytes = broken.to_bytes();
+        // Where the victim's payload starts: after the envelope header and every item before it.
+        let mut start = broken.headers().to_json().len() + 1;
+        for item in &broken.items()[..victim] {
+            let mut h = item.headers().clone();
+            h.set_u64("length", item.payload().len() as u64);
+            start += h.to_json().len() + 1 + item.payload().len() + 1;
+        }
+        let victim_item = &broken.items()[victim];
+        let mut h = victim_item.headers().clone();
+        h.set_u64("length", victim_item.payload().len() as u64);
+        start += h.to_json().len() + 1;
+        match Envelope::parse(&bytes) {
+            Err(Error::EnvelopeItem { index, item_type, offset, .. }) => {
+                prop_assert_eq!(index, victim);
+                prop_assert_eq!(item_type, victim_item.item_type().as_str().to_owned());
+                prop_assert!(offset >= start && offset <= start + victim_item.payload().len(),
+                    "offset {} outside the payload at {}..={}", offset, start, start + victim_item.payload().len());
+            }
+            other => prop_assert!(false, "{:?}", other.map(|e| e.items().len())),
         }
     }
 

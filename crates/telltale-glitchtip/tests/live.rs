@@ -139,6 +139,73 @@ async fn organizations_teams_projects_and_keys_round_trip() {
     assert_eq!(gone.kind(), Some(ErrorKind::NotFound), "{gone}");
 }
 
+/// Duplicates as GlitchTip stores them, counted by `DeliveryCheck::settle`: while a check of
+/// three events runs, seq 0 is sent again with a new event id (an app-level retry) and seq 1
+/// again with its own id through store (which GlitchTip stores twice) and through an envelope
+/// (which it folds into one). The count after the settle period sees exactly those copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_check_counts_every_stored_copy() {
+    let Some(client) = support::client() else {
+        return;
+    };
+    let stack = client.ensure_stack(&spec()).await.unwrap();
+    let dsn = stack.dsn("be-platform").unwrap().clone();
+    let run = telltale_glitchtip::new_run_id();
+    let check = DeliveryCheck::new(ORG, dsn.clone(), IngestPath::Envelope, 3)
+        .run_id(&run)
+        .deadline(Duration::from_secs(60))
+        .settle(Duration::from_secs(8));
+    let resend = {
+        let (client, run) = (client.clone(), run.clone());
+        tokio::spawn(async move {
+            // Wait for seq 1 to be stored, then resend it as it was, and seq 0 as a new event.
+            let query = IssueQuery::new().tag("run", &run);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let original = loop {
+                let issues = client.issues(ORG, &query).await.unwrap();
+                let mut found = None;
+                for issue in issues {
+                    for e in client.issue_events(issue.id).await.unwrap() {
+                        if e.tag("seq") == Some("1") {
+                            found = Some(e.event_id.clone());
+                        }
+                    }
+                }
+                if let Some(found) = found {
+                    break found;
+                }
+                assert!(std::time::Instant::now() < deadline, "seq 1 never stored");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            };
+            let ingest = Ingestor::builder(dsn.clone()).build().unwrap();
+            let again = NewEvent::exception("TelltaleDelivery", "resent")
+                .tag("run", &run)
+                .tag("seq", "1")
+                .fingerprint(["telltale-delivery", run.as_str()])
+                .with_event_id(&original);
+            ingest.store(&again, SendOptions::default()).await.unwrap();
+            ingest
+                .envelope_event(&again, SendOptions::default())
+                .await
+                .unwrap();
+            let retry = NewEvent::exception("TelltaleDelivery", "retried")
+                .tag("run", &run)
+                .tag("seq", "0")
+                .fingerprint(["telltale-delivery", run.as_str()]);
+            ingest.store(&retry, SendOptions::default()).await.unwrap();
+        })
+    };
+    let report = check.run_with(&client).await.unwrap();
+    resend.await.unwrap();
+    note(&format!("settled count: {report}"));
+    assert!(report.copies_counted, "{report}");
+    let copies: Vec<u32> = report.events.iter().map(|e| e.copies).collect();
+    // seq 1: the original envelope, its store resend (kept) and its envelope resend (folded).
+    assert_eq!(copies, [2, 2, 1], "{report}");
+    assert_eq!(report.duplicated().len(), 2);
+    delete_issues(&client, &report.issues).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ingest_path_is_read_back() {
     let Some(client) = support::client() else {

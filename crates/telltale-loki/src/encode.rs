@@ -298,8 +298,11 @@ fn decode_protobuf(raw: &[u8]) -> Result<Vec<Stream>, Error> {
         .map_err(|e| Error::decode("push body", format!("protobuf: {e}"), raw))?;
     req.streams
         .into_iter()
-        .map(|s| {
-            let labels = LabelSet::parse(&s.labels)?;
+        .enumerate()
+        .map(|(i, s)| {
+            let labels = LabelSet::parse(&s.labels).map_err(|e| {
+                Error::decode("push body", format!("streams[{i}].labels: {e}"), raw)
+            })?;
             let entries = s
                 .entries
                 .into_iter()
@@ -411,19 +414,24 @@ fn decode_json(body: &[u8]) -> Result<Vec<Stream>, Error> {
     const WHERE: &str = "push body";
     let req: JsonPushIn = serde_json::from_slice(body)
         .map_err(|e| Error::decode(WHERE, format!("json: {e}"), body))?;
+    // Errors name the element (`streams[i].values[j]`): serde_json's line and column are
+    // gone once the body is a tree of values.
     req.streams
         .into_iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             // Decoding reads what a sender wrote; limits are the server's business, not the reader's.
-            let labels = LabelSet::with_limits(s.stream, LabelLimits::UNBOUNDED)?;
+            let labels = LabelSet::with_limits(s.stream, LabelLimits::UNBOUNDED)
+                .map_err(|e| Error::decode(WHERE, format!("streams[{i}].stream: {e}"), body))?;
             let entries = s
                 .values
                 .into_iter()
-                .map(|value| {
+                .enumerate()
+                .map(|(j, value)| {
                     parse_json_entry(&value).ok_or_else(|| {
                         Error::decode(
                             WHERE,
-                            "an entry is not [\"<ns>\", \"line\", {metadata}?]",
+                            format!("streams[{i}].values[{j}] is not [\"<ns>\", \"line\", {{metadata}}?] with string values"),
                             body,
                         )
                     })
@@ -542,6 +550,38 @@ mod tests {
             json.contains(r#"{"trace_id":"def456","pod":"p-1"}"#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn malformed_pushes_name_the_element() {
+        let json = |body: &str| {
+            decode_push(body.as_bytes(), "application/json", None)
+                .unwrap_err()
+                .to_string()
+        };
+        let err =
+            json(r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"],["2","y",{"k":1}]]}]}"#);
+        assert!(err.contains("streams[0].values[1] is not"), "{err}");
+        let err = json(
+            r#"{"streams":[{"stream":{"a":"b"},"values":[]},{"stream":{"1a":"b"},"values":[]}]}"#,
+        );
+        assert!(
+            err.contains("streams[1].stream: invalid label name"),
+            "{err}"
+        );
+        let err = json(r#"{"streams":[{"stream":{"a":"b"},"values":[[1,"x"]]}]}"#);
+        assert!(err.contains("streams[0].values[0]"), "{err}");
+        // serde's own position for a syntax error.
+        let err = json(r#"{"streams":[}"#);
+        assert!(err.contains("line 1 column 13"), "{err}");
+        let mut raw = Vec::new();
+        put_bytes(&mut raw, KEY_1_LEN, &{
+            let mut s = Vec::new();
+            put_bytes(&mut s, KEY_1_LEN, b"{a=\"b\"");
+            s
+        });
+        let err = decode_protobuf(&raw).unwrap_err().to_string();
+        assert!(err.contains("streams[0].labels"), "{err}");
     }
 
     #[test]

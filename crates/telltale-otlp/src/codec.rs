@@ -307,11 +307,64 @@ pub(crate) fn decode_message<M: Message + Default + serde::de::DeserializeOwned>
     name: &str,
 ) -> Result<M, Error> {
     match encoding {
-        Encoding::Protobuf => M::decode(body)
-            .map_err(|e| Error::decode(format!("{name} (protobuf)"), e.to_string(), body)),
+        Encoding::Protobuf => M::decode(body).map_err(|e| {
+            // prost names the field path but no byte; the top-level walk adds one when the
+            // break is in the outer framing (a truncated body, garbage).
+            let reason = match wire_break(body) {
+                Some((at, what)) => format!("{e}; the top-level framing breaks at byte {at} of {}: {what}", body.len()),
+                None => format!("{e} (the top-level fields are well framed: the break is inside the field named)"),
+            };
+            Error::decode(format!("{name} (protobuf)"), reason, body)
+        }),
         Encoding::Json => serde_json::from_slice(body)
             .map_err(|e| Error::decode(format!("{name} (json)"), e.to_string(), body)),
     }
+}
+
+/// Walks the top-level fields of a protobuf message and returns where their framing breaks:
+/// a truncated varint, field number 0, an unknown wire type, or a length past the end.
+fn wire_break(body: &[u8]) -> Option<(usize, &'static str)> {
+    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut at = 0;
+    while at < body.len() {
+        let start = at;
+        let Some(key) = varint(body, &mut at) else {
+            return Some((start, "a field key (varint) runs past the end"));
+        };
+        if key >> 3 == 0 {
+            return Some((start, "field number 0"));
+        }
+        let size = match key & 7 {
+            0 => match varint(body, &mut at) {
+                Some(_) => 0,
+                None => return Some((start, "a varint value runs past the end")),
+            },
+            1 => 8,
+            2 => match varint(body, &mut at) {
+                Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                None => return Some((start, "a length (varint) runs past the end")),
+            },
+            5 => 4,
+            // Groups (3, 4) are not in OTLP's schema; 6 and 7 are not wire types.
+            _ => return Some((start, "a wire type OTLP does not use")),
+        };
+        if body.len() - at < size {
+            return Some((start, "the field's length runs past the end"));
+        }
+        at += size;
+    }
+    None
 }
 
 /// Decodes an OTLP/HTTP request body as a receiver gets it: the encoding from `Content-Type`,
@@ -559,6 +612,33 @@ pub fn encode_status(code: i32, message: &str, retry_delay: Option<Duration>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protobuf_errors_say_where_the_framing_breaks() {
+        let err = |body: &[u8]| {
+            decode::<crate::LogRecord>(body, Encoding::Protobuf)
+                .unwrap_err()
+                .to_string()
+        };
+        // Field 1 (resource_logs) declares 5 bytes, 2 follow.
+        let e = err(b"\x0a\x05\x0a\x03");
+        assert!(
+            e.contains("breaks at byte 0 of 4: the field's length runs past"),
+            "{e}"
+        );
+        // A well-framed field 1 and then wire type 7 at byte 2.
+        let e = err(b"\x0a\x00\x0f");
+        assert!(e.contains("breaks at byte 2 of 3: a wire type"), "{e}");
+        // A key whose varint never ends.
+        let e = err(b"\x0a\x00\xff");
+        assert!(e.contains("breaks at byte 2 of 3: a field key"), "{e}");
+        // Framing fine outside, broken inside: prost's path names the field.
+        let e = err(b"\x0a\x02\x0a\x05");
+        assert!(
+            e.contains("resource_logs") && e.contains("well framed"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn content_types_map_to_encodings() {

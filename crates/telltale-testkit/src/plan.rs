@@ -640,6 +640,7 @@ pub(crate) fn describe(
             otlp_http_port: http,
             faro_port: faro,
             faro_api_key: None,
+            ..description::Alloy::default()
         },
         // The model has no URL for Alloy; port 0 is never connectable.
         None => description::Alloy {
@@ -648,6 +649,7 @@ pub(crate) fn describe(
             otlp_http_port: 0,
             faro_port: 0,
             faro_api_key: None,
+            ..description::Alloy::default()
         },
     };
     match (&plan.glitchtip, published.glitchtip) {

@@ -96,6 +96,8 @@ pub(crate) fn decode(
         Kind::SentryEnvelope => {
             let env = telltale_glitchtip::Envelope::decode(&inflate(body, encoding)?, None)
                 .map_err(malformed)?;
+            // The reader refuses JSON item types whose payload is not a JSON object, so a
+            // payload printed as text or bytes here is one whose type is not JSON.
             let items: Vec<Value> = env
                 .items()
                 .iter()
@@ -106,11 +108,18 @@ pub(crate) fn decode(
                     })
                 })
                 .collect();
-            Ok(
-                json!({ "headers": json_or_text(env.headers().to_json().as_bytes()), "items": items }),
-            )
+            let skipped: Vec<Value> = env
+                .skipped()
+                .iter()
+                .map(|s| json!({ "type": s.item_type, "offset": s.offset, "length": s.length }))
+                .collect();
+            Ok(json!({
+                "headers": json_or_text(env.headers().to_json().as_bytes()),
+                "items": items,
+                "skipped_unknown_items": skipped,
+            }))
         }
-        Kind::SentryEvent => serde_json::from_slice(&inflate(body, encoding)?).map_err(malformed),
+        Kind::SentryEvent => json_object(&inflate(body, encoding)?, "a sentry event"),
         Kind::Faro => {
             let payload =
                 telltale_faro::Payload::from_json(&inflate(body, encoding)?).map_err(malformed)?;
@@ -175,6 +184,36 @@ fn otlp<T: telltale_otlp::Signal>(
     };
     let batch = telltale_otlp::decode::<T>(&body, wire).map_err(malformed)?;
     serde_json::from_slice(&telltale_otlp::encode(&batch, Encoding::Json)).map_err(malformed)
+}
+
+/// Parses `body` as one JSON object, refusing any other JSON value with the line and column
+/// where it starts (serde_json positions its own syntax errors).
+fn json_object(body: &[u8], what: &str) -> anyhow::Result<Value> {
+    let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+    if value.is_object() {
+        return Ok(value);
+    }
+    let at = body
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(0);
+    let line = body[..at].iter().filter(|&&c| c == b'\n').count() + 1;
+    let column = at
+        - body[..at]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    Err(malformed(format!(
+        "{what} must be a JSON object, found {} at line {line} column {column}",
+        match value {
+            Value::Array(_) => "an array",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "null",
+        }
+    )))
 }
 
 /// Parses bytes as JSON, or keeps them as text (or their size, for binary).

@@ -212,6 +212,11 @@ pub struct Alloy {
     pub faro_port: u16,
     /// Where Faro's API key is, if the receiver wants one.
     pub faro_api_key: Option<Credential>,
+    /// The `meta.app.name` of every Faro payload the harness sends (Loki's `app_name`), so
+    /// dashboards and alerts on the real app can leave the harness's traffic out.
+    pub faro_app_name: String,
+    /// The `meta.app.environment` of every Faro payload the harness sends.
+    pub faro_environment: String,
 }
 
 impl Default for Alloy {
@@ -222,6 +227,8 @@ impl Default for Alloy {
             otlp_http_port: 4318,
             faro_port: 12347,
             faro_api_key: None,
+            faro_app_name: "telltale".into(),
+            faro_environment: "telltale".into(),
         }
     }
 }
@@ -247,6 +254,20 @@ pub struct GlitchTip {
     /// (`TELLTALE_SYSTEMCTL` names another systemctl command, e.g. `systemctl --user`);
     /// GlitchTip's API does not expose its retention.
     pub settings_unit: Option<String>,
+    /// The `environment` every event the harness sends carries, so alert rules and people can
+    /// tell the harness's events from the apps'.
+    pub environment: String,
+    /// A project only the harness sends to. When set, `sentry-to-glitchtip` (and the Sentry
+    /// bench) send their events there, and only check that each of `projects` exists and has
+    /// a DSN; when absent, they send to every project in `projects`, which creates issues
+    /// (resolved afterwards, see `cleanup`) where the apps' alerts fire.
+    pub canary_project: Option<String>,
+    /// What happens to the issues a run created once it has read them back.
+    pub cleanup: Cleanup,
+    /// The DSNs the deployment hands to the apps, by project, read from a file or the
+    /// environment. A project listed here is sent to through this DSN, as its app does, and
+    /// checked to be one of the project's keys; the others use the project's first key.
+    pub dsns: std::collections::BTreeMap<String, Credential>,
 }
 
 impl Default for GlitchTip {
@@ -259,6 +280,45 @@ impl Default for GlitchTip {
             team: "backend".into(),
             projects: vec!["be-platform".into(), "be-pwa".into()],
             settings_unit: None,
+            environment: "telltale".into(),
+            canary_project: None,
+            cleanup: Cleanup::Resolve,
+            dsns: Default::default(),
+        }
+    }
+}
+
+impl GlitchTip {
+    /// The projects the harness sends events to: the canary project when one is set, else
+    /// every project.
+    pub fn delivery_projects(&self) -> Vec<String> {
+        match &self.canary_project {
+            Some(canary) => vec![canary.clone()],
+            None => self.projects.clone(),
+        }
+    }
+}
+
+/// What to do with the GlitchTip issues a run created, after reading them back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cleanup {
+    /// Mark them resolved (`PUT /api/0/issues/<id>/`, the token needs `event:write`).
+    #[default]
+    Resolve,
+    /// Delete them with their events (`DELETE /api/0/issues/<id>/`, `event:write` too).
+    Delete,
+    /// Leave them, for debugging a run.
+    Keep,
+}
+
+impl Cleanup {
+    /// `resolve`, `delete` or `keep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cleanup::Resolve => "resolve",
+            Cleanup::Delete => "delete",
+            Cleanup::Keep => "keep",
         }
     }
 }
@@ -581,6 +641,31 @@ impl Stack {
                 ));
             }
         }
+        for (what, value) in [
+            ("glitchtip.environment", &self.glitchtip.environment),
+            ("alloy.faro_app_name", &self.alloy.faro_app_name),
+            ("alloy.faro_environment", &self.alloy.faro_environment),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "{what} is empty: the harness's traffic must be told apart from the apps'"
+                    ),
+                ));
+            }
+        }
+        if self
+            .glitchtip
+            .canary_project
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(invalid(
+                origin,
+                "glitchtip.canary_project is empty: name the project or leave the key out".into(),
+            ));
+        }
         for e in self.firewall.iter().flat_map(|f| &f.expect) {
             if split_target(&e.target).is_none() {
                 return Err(invalid(
@@ -623,17 +708,26 @@ impl Stack {
 
     fn credentials(&self) -> Vec<(&'static str, Credential)> {
         let edge_dsn = self.edge.as_ref().and_then(|e| e.dsn.clone());
+        let dsns = self
+            .glitchtip
+            .dsns
+            .values()
+            .map(|c| ("glitchtip.dsns", Some(c.clone())));
         [
-            ("loki.auth", &self.loki.auth),
-            ("prometheus.auth", &self.prometheus.auth),
-            ("grafana.auth", &self.grafana.auth),
-            ("grafana.admin_password", &self.grafana.admin_password),
-            ("alloy.faro_api_key", &self.alloy.faro_api_key),
-            ("glitchtip.auth", &self.glitchtip.auth),
-            ("edge.dsn", &edge_dsn),
+            ("loki.auth", self.loki.auth.clone()),
+            ("prometheus.auth", self.prometheus.auth.clone()),
+            ("grafana.auth", self.grafana.auth.clone()),
+            (
+                "grafana.admin_password",
+                self.grafana.admin_password.clone(),
+            ),
+            ("alloy.faro_api_key", self.alloy.faro_api_key.clone()),
+            ("glitchtip.auth", self.glitchtip.auth.clone()),
+            ("edge.dsn", edge_dsn),
         ]
         .into_iter()
-        .filter_map(|(name, c)| c.clone().map(|c| (name, c)))
+        .chain(dsns)
+        .filter_map(|(name, c)| c.map(|c| (name, c)))
         .collect()
     }
 }
@@ -742,7 +836,44 @@ app = "demo"
             stack.glitchtip.settings_unit.as_deref(),
             Some("glitchtip.service")
         );
+        assert_eq!(stack.glitchtip.environment, "telltale");
+        assert_eq!(
+            stack.glitchtip.canary_project.as_deref(),
+            Some("telltale-canary")
+        );
+        assert_eq!(stack.glitchtip.delivery_projects(), ["telltale-canary"]);
+        assert_eq!(stack.glitchtip.cleanup, Cleanup::Resolve);
+        assert!(stack.glitchtip.dsns["be-platform"].file.is_some());
+        assert_eq!(stack.alloy.faro_app_name, "telltale-canary");
         assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+    }
+
+    #[test]
+    fn the_leave_no_mess_settings_are_optional_and_checked() {
+        // What the NixOS module writes today (no new keys) still reads, with the defaults.
+        let stack = Stack::from_json(
+            r#"{"version":1,"glitchtip":{"port":8200,"organization":"meridian","team":"backend","projects":["be-platform"]},"alloy":{"faro_port":12347}}"#,
+        )
+        .unwrap();
+        assert_eq!(stack.glitchtip.environment, "telltale");
+        assert_eq!(stack.glitchtip.canary_project, None);
+        assert_eq!(stack.glitchtip.delivery_projects(), ["be-platform"]);
+        assert_eq!(stack.alloy.faro_app_name, "telltale");
+        let stack = Stack::from_toml("[glitchtip]\ncleanup = \"delete\"\n").unwrap();
+        assert_eq!(stack.glitchtip.cleanup, Cleanup::Delete);
+        let err = Stack::from_toml("[glitchtip]\ncleanup = \"burn\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("burn") || err.contains("variant"), "{err}");
+        let err = Stack::from_toml("[glitchtip]\nenvironment = \" \"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("glitchtip.environment is empty"), "{err}");
+        let err =
+            Stack::from_toml("[glitchtip.dsns]\nbe-platform = { file = \"/a\", env = \"B\" }\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("glitchtip.dsns: give exactly one"), "{err}");
     }
 
     #[test]

@@ -219,3 +219,160 @@ fn decode_malformed_input_exits_1_with_a_position() {
         "an unreadable file is a failure to run, not a malformed payload"
     );
 }
+
+/// Every `decode` kind refuses malformed input with exit 1, nothing on stdout, and a message
+/// that says where: a byte offset, a line and column, or the element's path.
+#[test]
+fn decode_refuses_every_malformed_kind_with_a_position() {
+    let dir = telltale_testsupport::TempDir::new("cli-decode-malformed");
+    let gzip_cut = {
+        let mut gz = telltale_glitchtip::Compression::Gzip
+            .compress(br#"{"message":"x"}"#)
+            .unwrap();
+        gz.truncate(gz.len() - 6);
+        gz
+    };
+    // A raw snappy block (length 4, one 4-byte literal) holding a PushRequest whose field 1
+    // declares 5 bytes where 2 follow.
+    let snappy_bad_proto = [4u8, 3 << 2, 0x0a, 0x05, 0x0a, 0x03];
+    // (case, kind, body, extra arguments, words the message must hold)
+    type Case<'a> = (&'a str, &'a str, &'a [u8], &'a [&'a str], &'a [&'a str]);
+    let cases: &[Case<'_>] = &[
+        (
+            "envelope-event-not-json",
+            "sentry-envelope",
+            b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n{\"type\":\"event\"}\n{\"message\":\"hi\",\n",
+            &[],
+            &["item 1 (type \"event\")", "line 3, column 16", "not valid JSON"],
+        ),
+        (
+            "envelope-transaction-after-attachment",
+            "sentry-envelope",
+            b"{}\n{\"type\":\"attachment\",\"length\":1}\nx\n{\"type\":\"transaction\",\"length\":12}\n{\"a\":1,\n\"b\"}\n",
+            &[],
+            &["item 2 (type \"transaction\")", "byte 84", "line 6, column 4"],
+        ),
+        (
+            "envelope-session-array",
+            "sentry-envelope",
+            b"{}\n{\"type\":\"session\"}\n[1]\n",
+            &[],
+            &["item 1 (type \"session\")", "line 3, column 1", "not a JSON object"],
+        ),
+        (
+            "envelope-empty-span",
+            "sentry-envelope",
+            b"{}\n{\"type\":\"span\",\"length\":0}\n\n",
+            &[],
+            &["item 1 (type \"span\")", "line 3, column 1", "empty"],
+        ),
+        (
+            "envelope-length-past-end",
+            "sentry-envelope",
+            b"{}\n{\"type\":\"event\",\"length\":50}\n{}",
+            &[],
+            &["byte 32 (line 3, column 1)", "only 2 bytes remain"],
+        ),
+        (
+            "envelope-gzip-cut",
+            "sentry-envelope",
+            &gzip_cut,
+            &["--encoding", "gzip"],
+            &["at compressed byte"],
+        ),
+        (
+            "event-array",
+            "sentry-event",
+            b"\n  [1]",
+            &[],
+            &["must be a JSON object", "line 2 column 3"],
+        ),
+        (
+            "event-syntax",
+            "sentry-event",
+            b"{\"message\": }",
+            &[],
+            &["line 1 column 13"],
+        ),
+        (
+            "faro-wrong-type",
+            "faro",
+            br#"{"meta":{},"logs":[{"message":1}]}"#,
+            &[],
+            &["logs[0].message"],
+        ),
+        (
+            "faro-syntax",
+            "faro",
+            br#"{"meta":{}, "logs":[}"#,
+            &[],
+            &["line 1 column 21"],
+        ),
+        (
+            "otlp-json-syntax",
+            "otlp-logs",
+            br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":}]}]}]}"#,
+            &[],
+            &["line 1 column 55"],
+        ),
+        (
+            "otlp-protobuf-truncated",
+            "otlp-traces",
+            b"\x0a\x05\x0a\x03",
+            &["--content-type", "protobuf"],
+            &["breaks at byte 0 of 4"],
+        ),
+        (
+            "loki-json-entry",
+            "loki-push-json",
+            br#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"],[2,"y"]]}]}"#,
+            &[],
+            &["streams[0].values[1]"],
+        ),
+        (
+            "loki-json-labels",
+            "loki-push-json",
+            br#"{"streams":[{"stream":{},"values":[]}]}"#,
+            &[],
+            &["streams[0].stream"],
+        ),
+        (
+            "loki-proto",
+            "loki-push-proto",
+            &snappy_bad_proto,
+            &[],
+            &["PushRequest.streams"],
+        ),
+        (
+            "openmetrics-no-eof",
+            "openmetrics",
+            b"# TYPE x counter\nx_total 1\n",
+            &[],
+            &["line 3, column 1", "# EOF"],
+        ),
+    ];
+    for (name, kind, body, extra, needles) in cases {
+        let file = dir.0.join(name);
+        std::fs::write(&file, body).unwrap();
+        let mut argv = vec!["decode", kind, file.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        let (code, out, err) = telltale(&argv);
+        assert_eq!((code, out.as_str()), (1, ""), "{name}: {err}");
+        assert!(err.starts_with("malformed: "), "{name}: {err}");
+        for needle in *needles {
+            assert!(err.contains(needle), "{name}: {needle:?} not in {err}");
+        }
+    }
+    // Not JSON types are printed, not judged; unknown items are listed as skipped.
+    let fine = dir.0.join("fine.envelope");
+    std::fs::write(
+        &fine,
+        b"{}\n{\"type\":\"attachment\",\"length\":3}\n{x}\n{\"type\":\"statsd\"}\nc:1|c\n{\"type\":\"future\"}\n[\n",
+    )
+    .unwrap();
+    let (code, out, err) = telltale(&["decode", "sentry-envelope", fine.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["items"][0]["payload"]["text"], "{x}", "{out}");
+    assert_eq!(v["skipped_unknown_items"][0]["type"], "future", "{out}");
+}

@@ -127,7 +127,11 @@ pub(super) async fn step(
     }
     let client = builder.build().map_err(|e| setup(&e))?;
     let tag = tag(&ctx.run_id, n);
-    let payloads = PayloadBuilder::new(tag.as_str()).map_err(|e| setup(&e))?;
+    let mut payloads = PayloadBuilder::new(tag.as_str()).map_err(|e| setup(&e))?;
+    // The harness's app, not the PWA's (`[alloy] faro_app_name`), so dashboards can leave it out.
+    let app = &mut payloads.meta_mut().app;
+    app.name = Some(ctx.stack.alloy.faro_app_name.clone());
+    app.environment = Some(ctx.stack.alloy.faro_environment.clone());
     let tagged = Tagged {
         loki: &target.loki,
         label: SOURCE,

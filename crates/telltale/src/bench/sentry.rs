@@ -33,6 +33,8 @@ pub(super) struct Target {
     organization: String,
     /// Each project's name and DSN.
     projects: Vec<(String, Dsn)>,
+    /// The environment every event carries (`[glitchtip] environment`).
+    environment: String,
 }
 
 impl Target {
@@ -41,7 +43,9 @@ impl Target {
         let endpoint = ctx.glitchtip_url();
         let api = ctx.glitchtip()?;
         let organization = ctx.stack.glitchtip.organization.clone();
-        if ctx.stack.glitchtip.projects.is_empty() {
+        // The canary project when one is set: a load test must not flood the apps' projects.
+        let targets = ctx.stack.glitchtip.delivery_projects();
+        if targets.is_empty() {
             return Err(BenchError::Setup {
                 endpoint: "glitchtip.projects".into(),
                 message: "the stack description lists no GlitchTip projects".into(),
@@ -54,7 +58,7 @@ impl Target {
             .map_err(|e| BenchError::from(Stop::from_error(&endpoint, &e)))?
             .version;
         let mut projects = Vec::new();
-        for project in &ctx.stack.glitchtip.projects {
+        for project in &targets {
             let keys_endpoint = format!(
                 "{}/api/0/projects/{organization}/{project}/keys/",
                 endpoint.trim_end_matches('/')
@@ -79,6 +83,7 @@ impl Target {
             api,
             organization,
             projects,
+            environment: ctx.stack.glitchtip.environment.clone(),
         })
     }
 }
@@ -115,6 +120,7 @@ struct SentrySender {
     ingestors: Vec<Ingestor>,
     tag: String,
     hash: u64,
+    environment: String,
 }
 
 impl SentrySender {
@@ -123,6 +129,7 @@ impl SentrySender {
             .tag("run", &self.tag)
             .tag("seq", seq.to_string())
             .fingerprint(["telltale-bench", self.tag.as_str()])
+            .environment(&self.environment)
             .with_event_id(&event_id(self.hash, seq))
     }
 }
@@ -276,6 +283,7 @@ pub(super) async fn step(
         ingestors,
         tag,
         hash,
+        environment: target.environment.clone(),
     };
     // The API pages through every event of the step each poll: once a second is enough.
     drive::step(

@@ -110,6 +110,23 @@ impl Sink<'_> {
     }
 }
 
+/// The run's payload builder, whose payloads say they come from the harness's app and
+/// environment (`[alloy] faro_app_name`, `faro_environment`), not the PWA's, so dashboards and
+/// alerts on the PWA can leave them out.
+fn payload_builder(ctx: &Context) -> Result<PayloadBuilder, Stop> {
+    let mut payloads = PayloadBuilder::new(ctx.run_id.as_str()).map_err(|e| {
+        Stop::error(
+            "faro",
+            e.to_string(),
+            "a telltale bug: the run id must suit Faro",
+        )
+    })?;
+    let app = &mut payloads.meta_mut().app;
+    app.name = Some(ctx.stack.alloy.faro_app_name.clone());
+    app.environment = Some(ctx.stack.alloy.faro_environment.clone());
+    Ok(payloads)
+}
+
 async fn run_via(
     ctx: &Context,
     out: &mut Outcome,
@@ -118,13 +135,11 @@ async fn run_via(
 ) -> Result<(), Stop> {
     let run = &ctx.run_id;
     let n = u64::from(ctx.options.items);
-    let mut payloads = PayloadBuilder::new(run.as_str()).map_err(|e| {
-        Stop::error(
-            "faro",
-            e.to_string(),
-            "a telltale bug: the run id must suit Faro",
-        )
-    })?;
+    let mut payloads = payload_builder(ctx)?;
+    out.evidence.record(
+        "app",
+        json!({"name": ctx.stack.alloy.faro_app_name, "environment": ctx.stack.alloy.faro_environment}),
+    );
     let sent_from = Timestamp::now();
     let mut ledger = Ledger::new(Some(ctx.options.late_after));
     // Every line each Alloy release would write for each item, to judge the content by.
@@ -382,6 +397,20 @@ mod tests {
             assert_eq!(item_seq(&line, "tt-99"), None, "another run's line");
         }
         assert_eq!(item_seq("kind=log message=x", "tt-9"), None);
+    }
+
+    #[test]
+    fn payloads_carry_the_configured_app_and_environment() {
+        let mut stack = crate::stack::Stack::default();
+        stack.alloy.faro_app_name = "telltale-canary".into();
+        let ctx = Context::new(stack, super::super::Options::default());
+        let mut b = payload_builder(&ctx).unwrap();
+        add_item(&mut b, 0).unwrap();
+        let line = b.take().loki_lines(AlloyVersion::V1_5)[0].line().unwrap();
+        assert!(
+            line.contains("app_name=telltale-canary") && line.contains("app_environment=telltale"),
+            "{line}"
+        );
     }
 
     /// No Alloy here: the items go into a real Loki as the exact lines Alloy 1.5 writes

@@ -658,7 +658,7 @@ async fn ingest_through_edge(
             "telltale firewall probe {} ({kind})",
             ctx.run_id
         ))
-        .environment("telltale")
+        .environment(&ctx.stack.glitchtip.environment)
         .tag("telltale_run", &ctx.run_id);
         let sent = if kind == "store" {
             ingest.store(&event, Default::default()).await
