@@ -695,6 +695,10 @@ in
             rules_directory = "${lokiDir}/rules";
           };
         };
+        # With gRPC on loopback only, the query frontend still advertises the address of the
+        # first non-loopback interface to its queriers, which then dial it and every query
+        # hangs while pushes work (seen with Loki 3.7.6 on loopback). Advertise loopback too.
+        frontend.address = "127.0.0.1";
         ingester.wal = {
           enabled = true;
           dir = "${lokiDir}/wal";

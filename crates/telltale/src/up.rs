@@ -152,6 +152,8 @@ common:
   ring:
     kvstore:
       store: inmemory
+frontend:
+  address: 127.0.0.1
 schema_config:
   configs:
     - from: 2024-01-01

@@ -376,3 +376,26 @@ fn decode_refuses_every_malformed_kind_with_a_position() {
     assert_eq!(v["items"][0]["payload"]["text"], "{x}", "{out}");
     assert_eq!(v["skipped_unknown_items"][0]["type"], "future", "{out}");
 }
+
+/// Knobs that would make `check` vacuous are refused before anything is sent or any part is
+/// asked: exit 2, naming the knob. The stack file is never read, so any path will do.
+#[test]
+fn check_refuses_knobs_that_make_delivery_vacuous() {
+    for (flag, value) in [("--items", "0"), ("--deadline", "0"), ("--settle", "0")] {
+        let (code, stdout, stderr) = telltale(&[
+            "check",
+            "--stack",
+            "/nonexistent/stack.toml",
+            "--scenario",
+            "journald-to-loki",
+            flag,
+            value,
+        ]);
+        assert_eq!(code, 2, "{flag} {value}: {stderr}");
+        assert!(stdout.is_empty(), "{flag}: nothing is reported: {stdout}");
+        assert!(
+            stderr.contains(&format!("{flag} must be at least")),
+            "{flag}: {stderr}"
+        );
+    }
+}
