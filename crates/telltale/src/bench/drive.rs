@@ -76,6 +76,33 @@ pub(super) trait Probe {
     fn duplicates_observable(&self) -> bool {
         true
     }
+    /// Looks for the items the read-back did not find (`found` holds those it did) anywhere
+    /// else they could have gone, until `items` are accounted for; the driver asks only when
+    /// items the receiver did not refuse are missing. `now` is the step's clock. A store with
+    /// one place for the items (GlitchTip's project, the `logs` bench's own streams) has
+    /// nowhere else to look.
+    fn search_elsewhere(
+        &mut self,
+        found: &[u64],
+        items: u64,
+        now: &(dyn Fn() -> Duration + Sync),
+    ) -> impl Future<Output = Result<Elsewhere, BenchError>> + Send {
+        let _ = (found, items, now);
+        async { Ok(Elsewhere::default()) }
+    }
+}
+
+/// What a search outside the promised place found.
+#[derive(Debug, Default)]
+pub(super) struct Elsewhere {
+    /// Items under the promised place that the read-back had not returned (they arrived
+    /// after it), with when the search saw them.
+    pub(super) in_place: Vec<(u64, Duration)>,
+    /// Items found only outside it: when the search saw them, and how the place differs
+    /// (`service_name="unknown_service" instead of "telltale"; extra exporter="OTLP"`).
+    pub(super) misrouted: Vec<(u64, Duration, String)>,
+    /// What was searched, for the report.
+    pub(super) evidence: Option<serde_json::Value>,
 }
 
 /// What the generator thread hands back.
@@ -184,12 +211,36 @@ pub(super) async fn step<S: Sender>(
         first: first.len() as u64,
         settled: settled.len() as u64,
         settle_ms: crate::report::millis(settings.settle),
+        elsewhere: None,
     };
     // The fuller read decides (the later one on a tie): a copy seen by either read exists.
     let read = if first.len() > settled.len() {
         first
     } else {
         settled
+    };
+    // Items the receiver took but the promised place lacks may be stored elsewhere (under
+    // other labels): look once, so they read as misrouted rather than missing. Only then: the
+    // search reads the step again under every label name.
+    let sent = generated.sent_at.len() as u64;
+    let tally = generated.tally;
+    let found: Vec<u64> = read
+        .iter()
+        .copied()
+        .filter(|&seq| seq < sent)
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    let storable = sent.saturating_sub(tally.rejected);
+    let elsewhere = if (found.len() as u64) < storable {
+        let now = || clock.elapsed();
+        probe.search_elsewhere(&found, storable, &now).await?
+    } else {
+        Elsewhere::default()
+    };
+    let read_back = ReadBack {
+        elsewhere: elsewhere.evidence,
+        ..read_back
     };
     let mut ledger = Ledger::new(None);
     for (seq, at) in generated.sent_at.iter().enumerate() {
@@ -199,13 +250,20 @@ pub(super) async fn step<S: Sender>(
         seq,
         seen_at: seen_at.get(seq as usize).copied().flatten().unwrap_or(end),
     }));
+    ledger.observe(
+        elsewhere
+            .in_place
+            .into_iter()
+            .map(|(seq, seen_at)| Sighting { seq, seen_at }),
+    );
+    for (seq, seen_at, place) in &elsewhere.misrouted {
+        ledger.observe_misrouted(*seq, *seen_at, place);
+    }
     let summary = ledger.summary();
     let process_s = match (proc_cpu0, cpu::process_cpu()) {
         (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
         _ => 0.0,
     };
-    let sent = generated.sent_at.len() as u64;
-    let tally = generated.tally;
     // Measured from the send timestamps alone, never credited with the plan: a receiver that
     // answers slowly stretches the window and lowers the rate.
     let send_s = generated

@@ -106,7 +106,7 @@ impl Step {
 }
 
 /// What the complete read-backs of a step found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReadBack {
     /// Copies of the step's items the first complete read-back found.
     pub first: u64,
@@ -115,6 +115,10 @@ pub struct ReadBack {
     pub settled: u64,
     /// Milliseconds waited between the two reads.
     pub settle_ms: f64,
+    /// When items the receiver took were missing: the search for them under any labels (the
+    /// label names and queries, the streams they were found in, or why it could not be made).
+    /// `null` when nothing was missing or the store has one place for the items.
+    pub elsewhere: Option<serde_json::Value>,
 }
 
 /// Items per second over a send window of `send_s` seconds (first send's start to last send's
