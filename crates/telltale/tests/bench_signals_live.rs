@@ -193,7 +193,10 @@ fn bench_otlp_through_an_exporter_that_writes_no_service_name_is_misrouted_not_m
     );
     assert!(!report.outcome.passed, "{report:#?}");
     let loss = step.checks.iter().find(|c| c.name == "loss").unwrap();
-    assert!(!loss.passed && loss.actual.contains("150 misrouted"), "{loss:?}");
+    assert!(
+        !loss.passed && loss.actual.contains("150 misrouted"),
+        "{loss:?}"
+    );
     let elsewhere = step.read_back.elsewhere.as_ref().unwrap();
     assert_eq!(
         elsewhere["queries"][0],

@@ -541,7 +541,11 @@ mod tests {
         );
         assert!(!step.delivery.describe().contains("latency"));
         step.checks = step_checks(&step, MIN_RATE_PERCENT, Some(1000.0));
-        let latency = step.checks.iter().find(|c| c.name == "latency p99").unwrap();
+        let latency = step
+            .checks
+            .iter()
+            .find(|c| c.name == "latency p99")
+            .unwrap();
         assert!(!latency.passed && latency.actual.starts_with("not measured"));
 
         // Nothing missing: no search.
