@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use telltale::bench::{Bench, Settings, Signal};
+use telltale::bench::{Bench, BenchReport, Settings, Signal};
 use telltale::scenario::{Context, Options};
 use telltale::stack::Stack;
 
@@ -30,6 +30,28 @@ fn env(var: &str, what: &str) -> Option<String> {
         telltale_testsupport::skip(&format!("{what} (set {var})"));
     }
     value
+}
+
+/// One 3 s `bench otlp` step at `rate` records/s into `receiver`, read back from the Loki at
+/// `loki`.
+fn otlp_step(loki: &str, receiver: &str, rate: f64, settings: Settings) -> BenchReport {
+    let dir = telltale_testsupport::TempDir::new("bench-otlp-live");
+    let stack = write_stack(&dir.0, &format!("[loki]\nurl = {loki:?}\n"));
+    let stack = Stack::from_file(Path::new(&stack)).unwrap();
+    let ctx = Context::new(stack, Options::default());
+    let settings = Settings {
+        step: Duration::from_secs(3),
+        ..settings
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        Bench::new(&ctx, Signal::Otlp, settings)
+            .unwrap()
+            .receiver(receiver)
+            .fixed(rate, |_| {})
+            .await
+    })
+    .unwrap()
 }
 
 #[test]
@@ -105,26 +127,10 @@ fn bench_otlp_into_lokis_native_otlp_endpoint_reads_every_record_back() {
     ) else {
         return;
     };
-    let dir = telltale_testsupport::TempDir::new("bench-otlp-live");
-    let stack = write_stack(&dir.0, &format!("[loki]\nurl = {url:?}\n"));
-    let stack = Stack::from_file(Path::new(&stack)).unwrap();
-    let ctx = Context::new(stack, Options::default());
-    let settings = Settings {
-        step: Duration::from_secs(3),
-        ..Settings::default()
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let report = rt
-        .block_on(async {
-            // No Alloy here: Loki's own OTLP endpoint takes the records, and the same query
-            // as through Alloy (`{service_name="telltale"} |= tag`) finds them.
-            Bench::new(&ctx, Signal::Otlp, settings)
-                .unwrap()
-                .receiver(format!("{}/otlp", url.trim_end_matches('/')))
-                .fixed(200.0, |_| {})
-                .await
-        })
-        .unwrap();
+    // No Alloy here: Loki's own OTLP endpoint takes the records, and the same query as
+    // through Alloy (`{service_name="telltale"} |= tag`) finds them.
+    let receiver = format!("{}/otlp", url.trim_end_matches('/'));
+    let report = otlp_step(&url, &receiver, 200.0, Settings::default());
     let step = &report.steps[0];
     assert_eq!(report.signal, "otlp");
     assert!(report.endpoint.ends_with("/otlp/v1/logs"), "{report:#?}");
@@ -155,27 +161,13 @@ fn bench_otlp_through_an_exporter_that_writes_no_service_name_is_misrouted_not_m
     ) else {
         return;
     };
-    let dir = telltale_testsupport::TempDir::new("bench-otlp-misrouted");
-    let stack = write_stack(&dir.0, &format!("[loki]\nurl = {url:?}\n"));
-    let stack = Stack::from_file(Path::new(&stack)).unwrap();
-    let ctx = Context::new(stack, Options::default());
     let settings = Settings {
-        step: Duration::from_secs(3),
         // Nothing shows under the promised labels: wait no longer than it takes the agent.
         deadline: Duration::from_secs(5),
         settle: Duration::from_secs(1),
         ..Settings::default()
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let report = rt
-        .block_on(async {
-            Bench::new(&ctx, Signal::Otlp, settings)
-                .unwrap()
-                .receiver(agent)
-                .fixed(50.0, |_| {})
-                .await
-        })
-        .unwrap();
+    let report = otlp_step(&url, &agent, 50.0, settings);
     let step = &report.steps[0];
     let d = &step.delivery;
     assert_eq!((step.sent, step.accepted), (150, 150), "{step:#?}");

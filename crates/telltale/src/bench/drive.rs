@@ -76,20 +76,29 @@ pub(super) trait Probe {
     fn duplicates_observable(&self) -> bool {
         true
     }
-    /// Looks for the items the read-back did not find (`found` holds those it did) anywhere
-    /// else they could have gone, until `items` are accounted for; the driver asks only when
-    /// items the receiver did not refuse are missing. `now` is the step's clock. A store with
-    /// one place for the items (GlitchTip's project, the `logs` bench's own streams) has
-    /// nowhere else to look.
+    /// Looks for the items the read-back did not find anywhere else they could have gone; the
+    /// driver asks only when items the receiver did not refuse are missing. A store with one
+    /// place for the items (GlitchTip's project, the `logs` bench's own streams) has nowhere
+    /// else to look.
     fn search_elsewhere(
         &mut self,
-        found: &[u64],
-        items: u64,
-        now: &(dyn Fn() -> Duration + Sync),
+        missing: Missing<'_>,
     ) -> impl Future<Output = Result<Elsewhere, BenchError>> + Send {
-        let _ = (found, items, now);
+        let _ = missing;
         async { Ok(Elsewhere::default()) }
     }
+}
+
+/// What a search outside the promised place starts from.
+#[derive(Clone, Copy)]
+pub(super) struct Missing<'a> {
+    /// The items the read-back found, in order, once each.
+    pub(super) found: &'a [u64],
+    /// How many items could be stored (sent, less those refused): the search stops once this
+    /// many are accounted for.
+    pub(super) items: u64,
+    /// The step's clock, to stamp sightings.
+    pub(super) now: &'a (dyn Fn() -> Duration + Sync),
 }
 
 /// What a search outside the promised place found.
@@ -234,7 +243,12 @@ pub(super) async fn step<S: Sender>(
     let storable = sent.saturating_sub(tally.rejected);
     let elsewhere = if (found.len() as u64) < storable {
         let now = || clock.elapsed();
-        probe.search_elsewhere(&found, storable, &now).await?
+        let missing = Missing {
+            found: &found,
+            items: storable,
+            now: &now,
+        };
+        probe.search_elsewhere(missing).await?
     } else {
         Elsewhere::default()
     };
@@ -470,12 +484,10 @@ mod tests {
         }
         async fn search_elsewhere(
             &mut self,
-            found: &[u64],
-            items: u64,
-            now: &(dyn Fn() -> Duration + Sync),
+            missing: Missing<'_>,
         ) -> Result<Elsewhere, BenchError> {
-            self.searches.push((found.to_vec(), items));
-            let at = now();
+            self.searches.push((missing.found.to_vec(), missing.items));
+            let at = (missing.now)();
             Ok(Elsewhere {
                 in_place: Vec::new(),
                 misrouted: self

@@ -8,7 +8,7 @@ use telltale_loki::{
     Timestamp,
 };
 
-use super::drive::{self, Elsewhere, Probe, Sender, Tally};
+use super::drive::{self, Elsewhere, Missing, Probe, Sender, Tally};
 use super::report::{Limits, Step};
 use super::{BenchError, LineMaker, Settings};
 use crate::scenario::{chain, readback, Context, Promised, Stop};
@@ -269,19 +269,15 @@ impl Probe for LokiProbe<'_> {
         Ok(read.into_iter().map(|(_, seq)| seq).collect())
     }
 
-    async fn search_elsewhere(
-        &mut self,
-        found: &[u64],
-        items: u64,
-        now: &(dyn Fn() -> Duration + Sync),
-    ) -> Result<Elsewhere, BenchError> {
+    async fn search_elsewhere(&mut self, missing: Missing<'_>) -> Result<Elsewhere, BenchError> {
         let Some((labels, run)) = &self.promised else {
             return Ok(Elsewhere::default());
         };
+        let (found, now) = (missing.found, missing.now);
         let want = Promised {
             labels,
             run,
-            items,
+            items: missing.items,
             sent_from: self.created,
         };
         let wide = match readback::search_for_missing(
