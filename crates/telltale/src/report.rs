@@ -223,7 +223,9 @@ impl Delivery {
                 .collect();
             let _ = write!(line, " (misrouted: {})", places.join(", "));
         }
-        if self.sent > self.missing {
+        // Misrouted items are not in the percentiles: with nothing seen in place there is no
+        // latency to state.
+        if self.sent > self.missing + self.misrouted {
             let _ = write!(
                 line,
                 "; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",

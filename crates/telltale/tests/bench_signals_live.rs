@@ -1,14 +1,16 @@
 //! `telltale bench otlp|faro|sentry` against real servers: a short fixed-rate `bench sentry`
 //! against the GlitchTip named by `GLITCHTIP_URL` (every event read back through the API), and
 //! the OTLP generator pointed at Loki's own OTLP endpoint (`LOKI_URL` + `/otlp`, there being no
-//! Alloy here) with every record read back from Loki. An absent Alloy makes `otlp` and `faro`
-//! exit 2 as unavailable. No assertion here is about speed: figures live in `docs/bench.md`.
+//! Alloy here) with every record read back from Loki, and through the Grafana Agent named by
+//! `OTLP_HTTP_URL`, whose exporter files the records under other labels (misrouted, not
+//! missing). An absent Alloy makes `otlp` and `faro` exit 2 as unavailable. No assertion here
+//! is about speed: figures live in `docs/bench.md`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use telltale::bench::{Bench, Settings, Signal};
+use telltale::bench::{Bench, BenchReport, Settings, Signal};
 use telltale::scenario::{Context, Options};
 use telltale::stack::Stack;
 
@@ -28,6 +30,28 @@ fn env(var: &str, what: &str) -> Option<String> {
         telltale_testsupport::skip(&format!("{what} (set {var})"));
     }
     value
+}
+
+/// One 3 s `bench otlp` step at `rate` records/s into `receiver`, read back from the Loki at
+/// `loki`.
+fn otlp_step(loki: &str, receiver: &str, rate: f64, settings: Settings) -> BenchReport {
+    let dir = telltale_testsupport::TempDir::new("bench-otlp-live");
+    let stack = write_stack(&dir.0, &format!("[loki]\nurl = {loki:?}\n"));
+    let stack = Stack::from_file(Path::new(&stack)).unwrap();
+    let ctx = Context::new(stack, Options::default());
+    let settings = Settings {
+        step: Duration::from_secs(3),
+        ..settings
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        Bench::new(&ctx, Signal::Otlp, settings)
+            .unwrap()
+            .receiver(receiver)
+            .fixed(rate, |_| {})
+            .await
+    })
+    .unwrap()
 }
 
 #[test]
@@ -103,26 +127,10 @@ fn bench_otlp_into_lokis_native_otlp_endpoint_reads_every_record_back() {
     ) else {
         return;
     };
-    let dir = telltale_testsupport::TempDir::new("bench-otlp-live");
-    let stack = write_stack(&dir.0, &format!("[loki]\nurl = {url:?}\n"));
-    let stack = Stack::from_file(Path::new(&stack)).unwrap();
-    let ctx = Context::new(stack, Options::default());
-    let settings = Settings {
-        step: Duration::from_secs(3),
-        ..Settings::default()
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let report = rt
-        .block_on(async {
-            // No Alloy here: Loki's own OTLP endpoint takes the records, and the same query
-            // as through Alloy (`{service_name="telltale"} |= tag`) finds them.
-            Bench::new(&ctx, Signal::Otlp, settings)
-                .unwrap()
-                .receiver(format!("{}/otlp", url.trim_end_matches('/')))
-                .fixed(200.0, |_| {})
-                .await
-        })
-        .unwrap();
+    // No Alloy here: Loki's own OTLP endpoint takes the records, and the same query as
+    // through Alloy (`{service_name="telltale"} |= tag`) finds them.
+    let receiver = format!("{}/otlp", url.trim_end_matches('/'));
+    let report = otlp_step(&url, &receiver, 200.0, Settings::default());
     let step = &report.steps[0];
     assert_eq!(report.signal, "otlp");
     assert!(report.endpoint.ends_with("/otlp/v1/logs"), "{report:#?}");
@@ -133,6 +141,65 @@ fn bench_otlp_into_lokis_native_otlp_endpoint_reads_every_record_back() {
     assert_eq!(step.delivery.duplicated, 0, "{step:#?}");
     assert!(step.bytes > 0 && step.wire_bytes > 0, "{step:#?}");
     assert!(report.outcome.passed, "{report:#?}");
+    // Nothing missing, so nothing searched for under other labels.
+    assert!(step.read_back.elsewhere.is_none(), "{step:#?}");
+}
+
+/// The Grafana Agent (flow mode) named by `OTLP_HTTP_URL` writes OTLP records through
+/// `otelcol.exporter.loki`, which sets no `service_name` label: Loki files them under
+/// `{exporter="OTLP", service_name="unknown_service"}`, not the promised
+/// `{service_name="telltale"}`. The step fails, and says where the records went: misrouted,
+/// with the label difference, none missing.
+#[test]
+fn bench_otlp_through_an_exporter_that_writes_no_service_name_is_misrouted_not_missing() {
+    let Some(url) = env("LOKI_URL", "telltale bench otlp misrouted by a real agent") else {
+        return;
+    };
+    let Some(agent) = env(
+        "OTLP_HTTP_URL",
+        "telltale bench otlp through a real Grafana Agent's OTLP receiver",
+    ) else {
+        return;
+    };
+    let settings = Settings {
+        // Nothing shows under the promised labels: wait no longer than it takes the agent.
+        deadline: Duration::from_secs(5),
+        settle: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let report = otlp_step(&url, &agent, 50.0, settings);
+    let step = &report.steps[0];
+    let d = &step.delivery;
+    assert_eq!((step.sent, step.accepted), (150, 150), "{step:#?}");
+    assert_eq!(
+        (d.delivered, d.misrouted, d.missing),
+        (0, 150, 0),
+        "{d:#?}\n{:#}",
+        step.read_back.elsewhere.clone().unwrap_or_default()
+    );
+    let place = &d.misrouted_to[0].found;
+    assert!(
+        place.starts_with(r#"service_name="unknown_service" instead of "telltale"; extra "#)
+            && place.contains(r#"exporter="OTLP""#),
+        "{place}"
+    );
+    assert!(!report.outcome.passed, "{report:#?}");
+    let loss = step.checks.iter().find(|c| c.name == "loss").unwrap();
+    assert!(
+        !loss.passed && loss.actual.contains("150 misrouted"),
+        "{loss:?}"
+    );
+    let elsewhere = step.read_back.elsewhere.as_ref().unwrap();
+    assert_eq!(
+        elsewhere["queries"][0],
+        format!(r#"{{service_name=~".+"}} |= "{}-s1""#, report.run_id),
+        "{elsewhere:#}"
+    );
+    let table = report.human();
+    assert!(
+        table.contains(r#"150 misrouted (misrouted: 150 under service_name="unknown_service""#),
+        "{table}"
+    );
 }
 
 #[test]

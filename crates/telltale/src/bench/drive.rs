@@ -76,6 +76,42 @@ pub(super) trait Probe {
     fn duplicates_observable(&self) -> bool {
         true
     }
+    /// Looks for the items the read-back did not find anywhere else they could have gone; the
+    /// driver asks only when items the receiver did not refuse are missing. A store with one
+    /// place for the items (GlitchTip's project, the `logs` bench's own streams) has nowhere
+    /// else to look.
+    fn search_elsewhere(
+        &mut self,
+        missing: Missing<'_>,
+    ) -> impl Future<Output = Result<Elsewhere, BenchError>> + Send {
+        let _ = missing;
+        async { Ok(Elsewhere::default()) }
+    }
+}
+
+/// What a search outside the promised place starts from.
+#[derive(Clone, Copy)]
+pub(super) struct Missing<'a> {
+    /// The items the read-back found, in order, once each.
+    pub(super) found: &'a [u64],
+    /// How many items could be stored (sent, less those refused): the search stops once this
+    /// many are accounted for.
+    pub(super) items: u64,
+    /// The step's clock, to stamp sightings.
+    pub(super) now: &'a (dyn Fn() -> Duration + Sync),
+}
+
+/// What a search outside the promised place found.
+#[derive(Debug, Default)]
+pub(super) struct Elsewhere {
+    /// Items under the promised place that the read-back had not returned (they arrived
+    /// after it), with when the search saw them.
+    pub(super) in_place: Vec<(u64, Duration)>,
+    /// Items found only outside it: when the search saw them, and how the place differs
+    /// (`service_name="unknown_service" instead of "telltale"; extra exporter="OTLP"`).
+    pub(super) misrouted: Vec<(u64, Duration, String)>,
+    /// What was searched, for the report.
+    pub(super) evidence: Option<serde_json::Value>,
 }
 
 /// What the generator thread hands back.
@@ -184,12 +220,41 @@ pub(super) async fn step<S: Sender>(
         first: first.len() as u64,
         settled: settled.len() as u64,
         settle_ms: crate::report::millis(settings.settle),
+        elsewhere: None,
     };
     // The fuller read decides (the later one on a tie): a copy seen by either read exists.
     let read = if first.len() > settled.len() {
         first
     } else {
         settled
+    };
+    // Items the receiver took but the promised place lacks may be stored elsewhere (under
+    // other labels): look once, so they read as misrouted rather than missing. Only then: the
+    // search reads the step again under every label name.
+    let sent = generated.sent_at.len() as u64;
+    let tally = generated.tally;
+    let found: Vec<u64> = read
+        .iter()
+        .copied()
+        .filter(|&seq| seq < sent)
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    let storable = sent.saturating_sub(tally.rejected);
+    let elsewhere = if (found.len() as u64) < storable {
+        let now = || clock.elapsed();
+        let missing = Missing {
+            found: &found,
+            items: storable,
+            now: &now,
+        };
+        probe.search_elsewhere(missing).await?
+    } else {
+        Elsewhere::default()
+    };
+    let read_back = ReadBack {
+        elsewhere: elsewhere.evidence,
+        ..read_back
     };
     let mut ledger = Ledger::new(None);
     for (seq, at) in generated.sent_at.iter().enumerate() {
@@ -199,13 +264,20 @@ pub(super) async fn step<S: Sender>(
         seq,
         seen_at: seen_at.get(seq as usize).copied().flatten().unwrap_or(end),
     }));
+    ledger.observe(
+        elsewhere
+            .in_place
+            .into_iter()
+            .map(|(seq, seen_at)| Sighting { seq, seen_at }),
+    );
+    for (seq, seen_at, place) in &elsewhere.misrouted {
+        ledger.observe_misrouted(*seq, *seen_at, place);
+    }
     let summary = ledger.summary();
     let process_s = match (proc_cpu0, cpu::process_cpu()) {
         (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
         _ => 0.0,
     };
-    let sent = generated.sent_at.len() as u64;
-    let tally = generated.tally;
     // Measured from the send timestamps alone, never credited with the plan: a receiver that
     // answers slowly stretches the window and lowers the rate.
     let send_s = generated
@@ -339,17 +411,23 @@ mod tests {
     /// answers each batch after `delay` (a slow receiver), and the probe reads that memory
     /// back. With `late_copy`, the first complete read-back makes a second copy of item 3
     /// appear afterwards, as a collector's retry would.
+    /// With `misroute_every`, every such item is stored in a second place the read-back does
+    /// not look at, which only `search_elsewhere` finds (the collector that writes records
+    /// under other labels).
     #[derive(Clone, Default)]
     struct Memory {
         store: Arc<Mutex<Vec<u64>>>,
+        elsewhere: Arc<Mutex<Vec<u64>>>,
         late_copy: bool,
         reads: u32,
+        searches: Vec<(Vec<u64>, u64)>,
     }
 
     struct MemorySender {
         store: Memory,
         batches: u64,
         refuse_every: u64,
+        misroute_every: u64,
         delay: Duration,
     }
 
@@ -359,6 +437,7 @@ mod tests {
                 store: store.clone(),
                 batches: 0,
                 refuse_every: 0,
+                misroute_every: 0,
                 delay: Duration::ZERO,
             }
         }
@@ -377,11 +456,15 @@ mod tests {
                 return;
             }
             tally.accepted += count;
-            self.store
-                .store
-                .lock()
-                .unwrap()
-                .extend(first..first + count);
+            let every = self.misroute_every;
+            for seq in first..first + count {
+                let place = if every > 0 && seq % every == 0 {
+                    &self.store.elsewhere
+                } else {
+                    &self.store.store
+                };
+                place.lock().unwrap().push(seq);
+            }
         }
     }
 
@@ -399,6 +482,101 @@ mod tests {
             }
             Ok(read)
         }
+        async fn search_elsewhere(
+            &mut self,
+            missing: Missing<'_>,
+        ) -> Result<Elsewhere, BenchError> {
+            self.searches.push((missing.found.to_vec(), missing.items));
+            let at = (missing.now)();
+            Ok(Elsewhere {
+                in_place: Vec::new(),
+                misrouted: self
+                    .elsewhere
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|&seq| (seq, at, r#"job="x" instead of "y""#.to_owned()))
+                    .collect(),
+                evidence: Some(serde_json::json!({"searched": "memory"})),
+            })
+        }
+    }
+
+    /// Items the receiver took but the read-back lacks are looked for elsewhere, once, and
+    /// those found there are misrouted (named by the place in the step's delivery, its `loss`
+    /// check and the human table's verdict), not missing; a lossless step never searches.
+    #[tokio::test]
+    async fn items_found_only_elsewhere_are_misrouted_naming_the_place_not_missing() {
+        let mut store = Memory::default();
+        let mut sender = MemorySender::new(&store);
+        sender.misroute_every = 5;
+        // Items that never show in place keep the poller waiting until the deadline.
+        let quick = |step_ms| Settings {
+            deadline: Duration::from_millis(200),
+            ..settings(step_ms, 20)
+        };
+        let step = run(&quick(300), 100.0, sender, &mut store).await;
+        let d = &step.delivery;
+        assert_eq!(
+            (d.sent, d.delivered, d.misrouted, d.missing),
+            (30, 24, 6, 0),
+            "{d:?}"
+        );
+        assert_eq!(d.misrouted_to.len(), 1, "{d:?}");
+        assert_eq!(d.misrouted_to[0].found, r#"job="x" instead of "y""#);
+        assert_eq!(d.misrouted_to[0].items, 6);
+        // One search, told what was found and how many items the receiver took.
+        assert_eq!(store.searches.len(), 1);
+        assert_eq!(store.searches[0].0.len(), 24);
+        assert_eq!(store.searches[0].1, 30);
+        assert_eq!(
+            step.read_back.elsewhere,
+            Some(serde_json::json!({"searched": "memory"}))
+        );
+        assert!(!step.clean && !passed(&step, "loss"));
+        let verdict = step.verdict();
+        assert!(
+            verdict.contains(r#"6 misrouted (misrouted: 6 under job="x" instead of "y")"#),
+            "{verdict}"
+        );
+
+        // Everything elsewhere: no latency is measured, and none is stated.
+        let mut store = Memory::default();
+        let mut sender = MemorySender::new(&store);
+        sender.misroute_every = 1;
+        let mut step = run(&quick(200), 100.0, sender, &mut store).await;
+        assert_eq!(
+            (step.delivery.misrouted, step.delivery.missing),
+            (20, 0),
+            "{:?}",
+            step.delivery
+        );
+        assert!(!step.delivery.describe().contains("latency"));
+        step.checks = step_checks(&step, MIN_RATE_PERCENT, Some(1000.0));
+        let latency = step
+            .checks
+            .iter()
+            .find(|c| c.name == "latency p99")
+            .unwrap();
+        assert!(!latency.passed && latency.actual.starts_with("not measured"));
+
+        // Nothing missing: no search.
+        let mut store = Memory::default();
+        let sender = MemorySender::new(&store);
+        let step = run(&settings(200, 20), 100.0, sender, &mut store).await;
+        assert_eq!(step.delivery.delivered, 20);
+        assert!(store.searches.is_empty() && step.read_back.elsewhere.is_none());
+    }
+
+    /// Items the receiver refused cannot be anywhere: their absence alone starts no search.
+    #[tokio::test]
+    async fn refused_items_alone_start_no_search_elsewhere() {
+        let mut store = Memory::default();
+        let mut sender = MemorySender::new(&store);
+        sender.refuse_every = 3;
+        let step = run(&settings(300, 20), 100.0, sender, &mut store).await;
+        assert!(step.rejected > 0 && step.delivery.missing == step.rejected);
+        assert!(store.searches.is_empty());
     }
 
     fn settings(step_ms: u64, interval_ms: u64) -> Settings {

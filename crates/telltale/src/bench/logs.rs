@@ -8,10 +8,10 @@ use telltale_loki::{
     Timestamp,
 };
 
-use super::drive::{self, Probe, Sender, Tally};
+use super::drive::{self, Elsewhere, Missing, Probe, Sender, Tally};
 use super::report::{Limits, Step};
 use super::{BenchError, LineMaker, Settings};
-use crate::scenario::{chain, Context, Stop};
+use crate::scenario::{chain, readback, Context, Promised, Stop};
 
 /// The Loki under load: where it is, what it says it is, and the limits it declares.
 #[derive(Debug)]
@@ -147,6 +147,10 @@ pub(super) struct LokiProbe<'a> {
     contiguous: usize,
     highest_seen: Option<usize>,
     gap: Option<(usize, Instant)>,
+    /// Where the items belong, for a search under any labels when some are missing: `None`
+    /// for the `logs` bench (below).
+    promised: Option<(LabelSet, String)>,
+    created: Timestamp,
 }
 
 impl<'a> LokiProbe<'a> {
@@ -176,7 +180,20 @@ impl<'a> LokiProbe<'a> {
             contiguous: 0,
             highest_seen: None,
             gap: None,
+            promised: None,
+            created: Timestamp::now(),
         }
+    }
+
+    /// Items missing at the end of the step are looked for under any labels carrying `run`
+    /// in the line (`readback::search_for_missing`, as the check scenarios do): a collector
+    /// that writes them under other labels (`service_name="unknown_service"`) misroutes them.
+    /// Not for the `logs` bench: Loki stores a pushed stream under the labels pushed (it may
+    /// add one, never change one), and its lines carry the run but not the step, so a search
+    /// by run would take another step's lines for this one's.
+    pub(super) fn look_elsewhere(mut self, labels: LabelSet, run: &str) -> LokiProbe<'a> {
+        self.promised = Some((labels, run.to_owned()));
+        self
     }
 
     async fn read(&self, from: Timestamp) -> Result<Vec<telltale_loki::ReadStream>, BenchError> {
@@ -250,6 +267,60 @@ impl Probe for LokiProbe<'_> {
             .collect();
         read.sort_unstable();
         Ok(read.into_iter().map(|(_, seq)| seq).collect())
+    }
+
+    async fn search_elsewhere(&mut self, missing: Missing<'_>) -> Result<Elsewhere, BenchError> {
+        let Some((labels, run)) = &self.promised else {
+            return Ok(Elsewhere::default());
+        };
+        let (found, now) = (missing.found, missing.now);
+        let want = Promised {
+            labels,
+            run,
+            items: missing.items,
+            sent_from: self.created,
+        };
+        let wide = match readback::search_for_missing(
+            &self.target.read,
+            &want,
+            found.iter().copied(),
+            now,
+            &self.seq_of,
+        )
+        .await
+        {
+            Ok(wide) => wide,
+            // The promised query answered, so the items are missing from it either way; only
+            // where else they went is unknown, and the report says why.
+            Err(stop) => {
+                return Ok(Elsewhere {
+                    evidence: Some(serde_json::json!({
+                        "why": "items were missing under the promised labels",
+                        "endpoint": stop.problem.endpoint,
+                        "error": stop.problem.message,
+                        "hint": stop.problem.hint,
+                    })),
+                    ..Elsewhere::default()
+                })
+            }
+        };
+        let seq = |e: &readback::LokiSeen| (self.seq_of)(&e.entry.line);
+        Ok(Elsewhere {
+            // The search reads the promised labels again: only items the read-back lacked
+            // are new sightings there.
+            in_place: wide
+                .in_place
+                .iter()
+                .filter_map(|e| Some((seq(e)?, e.first_seen)))
+                .filter(|(s, _)| found.binary_search(s).is_err())
+                .collect(),
+            misrouted: wide
+                .elsewhere
+                .iter()
+                .filter_map(|m| Some((seq(&m.seen)?, m.seen.first_seen, m.place.clone())))
+                .collect(),
+            evidence: Some(wide.evidence),
+        })
     }
 }
 
@@ -382,6 +453,7 @@ pub(super) async fn tagged_step(
         .logs()
         .contains(tagged.tag)
         .to_string();
+    let promised = LabelSet::new([tagged.label]).map_err(|e| setup_error(&endpoint, &e))?;
     let reader = tagged.tag.to_owned();
     let mut probe = LokiProbe::new(
         tagged.loki,
@@ -390,7 +462,8 @@ pub(super) async fn tagged_step(
         tagged.line_bytes,
         settings.clock_skew,
         Box::new(move |line| crate::scenario::seq_after_run(line, &reader)),
-    );
+    )
+    .look_elsewhere(promised, tagged.tag);
     drive::step(
         settings,
         signal,

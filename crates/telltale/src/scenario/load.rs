@@ -74,7 +74,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     out.evidence.record("requests", step.requests);
     out.evidence.record("wire_bytes", step.wire_bytes);
     out.evidence.record("push_ms", step.push_ms);
-    out.evidence.record("read_back", step.read_back);
+    out.evidence.record("read_back", &step.read_back);
     out.evidence.record("telltale_cpu", step.cpu);
     if let Some(first) = &step.first_rejection {
         out.evidence.record("first_rejection", first);

@@ -21,7 +21,7 @@ mod journald;
 mod load;
 mod otlp;
 mod parts;
-mod readback;
+pub(crate) mod readback;
 mod retention;
 mod scrape;
 mod sentry;

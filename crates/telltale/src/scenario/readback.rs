@@ -119,6 +119,7 @@ pub(crate) async fn read_back(
     seq_of: impl Fn(&str) -> Option<u64>,
 ) -> Result<LokiReadBack, Stop> {
     let query = want.query();
+    let now = || ctx.elapsed();
     let began = Instant::now();
     let mut first: FirstSeen = HashMap::new();
     let mut progress = ctx.progress(name, want.items);
@@ -152,7 +153,8 @@ pub(crate) async fn read_back(
             break (entries, false);
         }
         if early.is_none() && began.elapsed() >= WIDE_SEARCH_AFTER {
-            let wide = wide_search(ctx, loki, want, &mut first, &entries, &seq_of).await?;
+            let search = Search::new(want.labels, &entries, &seq_of);
+            let wide = wide_search(loki, want, search, &mut first, &now, &seq_of).await?;
             let all = wide.accounted_all;
             early = Some(wide);
             if all {
@@ -177,7 +179,10 @@ pub(crate) async fn read_back(
         // more at the deadline (sightings keep the time the early one first saw them).
         let wide = match early {
             Some(wide) if wide.accounted_all => wide,
-            _ => wide_search(ctx, loki, want, &mut first, &entries, &seq_of).await?,
+            _ => {
+                let search = Search::new(want.labels, &entries, &seq_of);
+                wide_search(loki, want, search, &mut first, &now, &seq_of).await?
+            }
         };
         // A line that reached the promised labels after the last poll is a sighting there.
         entries.extend(wide.in_place);
@@ -261,14 +266,31 @@ fn window_evidence(start: Timestamp) -> serde_json::Value {
 }
 
 /// What the wide search found.
-struct Wide {
+pub(crate) struct Wide {
     /// Entries under the promised labels that the last poll had not returned.
-    in_place: Vec<LokiSeen>,
+    pub(crate) in_place: Vec<LokiSeen>,
     /// Entries under other labels.
-    elsewhere: Vec<Misplaced>,
+    pub(crate) elsewhere: Vec<Misplaced>,
     /// Whether every item was found, in place or elsewhere.
     accounted_all: bool,
-    evidence: serde_json::Value,
+    /// The label names and queries, for the report.
+    pub(crate) evidence: serde_json::Value,
+}
+
+/// The wide search for a reader that keeps only the sequence numbers it found under the
+/// promised labels (the bench, whose polls and read-backs count items, not entries): `found`
+/// are those, and the search looks for the rest. Entries it returns under the promised labels
+/// may include items of `found` again; `now` stamps sightings on the caller's clock.
+pub(crate) async fn search_for_missing(
+    loki: &telltale_loki::Client,
+    want: &Promised<'_>,
+    found: impl IntoIterator<Item = u64>,
+    now: &(dyn Fn() -> Duration + Sync),
+    seq_of: &impl Fn(&str) -> Option<u64>,
+) -> Result<Wide, Stop> {
+    let mut search = Search::new(want.labels, &[], seq_of);
+    search.accounted.extend(found);
+    wide_search(loki, want, search, &mut FirstSeen::new(), now, seq_of).await
 }
 
 /// Looks for a run's lines under any labels: Loki refuses a selector without a matcher that
@@ -280,12 +302,13 @@ struct Wide {
 /// promised names first, stopping once every item is accounted for or after
 /// [`WIDE_SEARCH_LABELS`] names. A stream without any label cannot exist in Loki, so every
 /// line of the run is under some name.
+/// `search` holds what is already accounted for; `now` is the caller's clock.
 async fn wide_search(
-    ctx: &Context,
     loki: &telltale_loki::Client,
     want: &Promised<'_>,
+    mut search: Search<'_>,
     first: &mut FirstSeen,
-    already: &[LokiSeen],
+    now: &(dyn Fn() -> Duration + Sync),
     seq_of: &impl Fn(&str) -> Option<u64>,
 ) -> Result<Wide, Stop> {
     let start = want.start();
@@ -294,7 +317,6 @@ async fn wide_search(
         .await
         .map_err(|e| Stop::from_error(loki.base_url(), &e))?;
     let (order, left_out) = wide_order(names, want.labels);
-    let mut search = Search::new(want.labels, already, seq_of);
     let mut queries = Vec::new();
     for name in &order {
         if search.done(want.items) {
@@ -303,7 +325,7 @@ async fn wide_search(
         let query = wide_query(name, want.run)?;
         let streams = read(loki, &query, start).await?;
         queries.push(query);
-        search.take(sightings(streams, first, ctx.elapsed()), seq_of);
+        search.take(sightings(streams, first, now()), seq_of);
     }
     let streams: BTreeSet<String> = search
         .elsewhere
@@ -316,7 +338,7 @@ async fn wide_search(
         elsewhere: search.elsewhere,
         evidence: json!({
             "why": "items were missing under the promised labels",
-            "searched_at_ms": ctx.elapsed().as_millis() as u64,
+            "searched_at_ms": now().as_millis() as u64,
             "label_names_in_window": order.len() + left_out,
             "label_names_not_searched": left_out,
             "queries": queries,
