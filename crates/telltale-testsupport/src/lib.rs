@@ -1,6 +1,7 @@
 //! Test-only helpers shared by telltale's crates: one `skipped:` line libtest does not capture,
 //! free loopback ports, binaries found by environment variable or `PATH`, child servers and
-//! temporary directories that are cleaned up when the test ends, and polling with a deadline.
+//! temporary directories that are cleaned up when the test ends, polling with a deadline, and
+//! reading the JSON report of `telltale check --report json`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -11,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use serde_json::Value;
+
 /// Prints one `skipped:` line that libtest does not capture.
 pub fn skip(message: &str) {
     let line = format!("\nskipped: {message}\n");
@@ -20,15 +23,83 @@ pub fn skip(message: &str) {
 /// Runs a program to completion and returns its exit code (-1 when a signal ended it), stdout
 /// and stderr as text: how the CLI tests run the `telltale` binary.
 pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .expect("the program runs");
+    output(Command::new(program).args(args))
+}
+
+/// Runs a command the test has set up (environment, arguments that are paths) to completion and
+/// returns its exit code (-1 when a signal ended it), stdout and stderr as text.
+pub fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("the program runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The JSON document a `--report json` run printed on `stdout`; panics showing stdout and stderr
+/// when it is not JSON, because then stderr says why the program did not report.
+pub fn json(stdout: &str, stderr: &str) -> Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}\nstderr: {stderr}"))
+}
+
+/// The first scenario of the report on `stdout` (`report["scenarios"][0]`, `Null` when there is
+/// none); panics like [`json`] when stdout is not JSON.
+pub fn first_scenario(stdout: &str, stderr: &str) -> Value {
+    json(stdout, stderr)["scenarios"][0].clone()
+}
+
+/// Runs `program` with `args`, a `check … --scenario NAME … --report json` command line, and
+/// returns the exit code and the report of its FIRST scenario (not the whole report: these tests
+/// run one scenario at a time). Panics with stdout and stderr when stdout is not JSON.
+pub fn check_json(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (i32, Value) {
+    let (code, out, err) = run(program, args);
+    (code, first_scenario(&out, &err))
+}
+
+/// [`check_json`] for a command the test has set up (environment, arguments that are paths).
+pub fn check_json_command(cmd: &mut Command) -> (i32, Value) {
+    let (code, out, err) = output(cmd);
+    (code, first_scenario(&out, &err))
+}
+
+/// The names of a scenario's (or bench step's) checks whose `passed` is `passed`, in report
+/// order; panics showing the scenario when it has no `checks` list.
+pub fn checks_with(scenario: &Value, passed: bool) -> Vec<String> {
+    scenario["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks list: {scenario:#}"))
+        .iter()
+        .filter(|c| c["passed"] == passed)
+        .map(|c| c["name"].as_str().expect("a check has a name").to_owned())
+        .collect()
+}
+
+/// The names of a scenario's (or bench step's) failed checks, in report order.
+pub fn failed_checks(scenario: &Value) -> Vec<String> {
+    checks_with(scenario, false)
+}
+
+/// The names of all a scenario's checks, passed or not, in report order.
+pub fn check_names(scenario: &Value) -> Vec<&str> {
+    scenario["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks list: {scenario:#}"))
+        .iter()
+        .map(|c| c["name"].as_str().expect("a check has a name"))
+        .collect()
+}
+
+/// The check called exactly `name` in a scenario's report; panics showing the scenario when there
+/// is none.
+pub fn check_named<'a>(scenario: &'a Value, name: &str) -> &'a Value {
+    scenario["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks list: {scenario:#}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?}: {scenario:#}"))
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for a child to take).

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use serde_json::Value;
-use telltale_testsupport::{free_port, TempDir};
+use telltale_testsupport::{failed_checks, first_scenario, free_port, TempDir};
 
 fn telltale(args: &[&str]) -> (i32, String, String) {
     telltale_testsupport::run(env!("CARGO_BIN_EXE_telltale"), args)
@@ -101,9 +101,7 @@ fn load_burst(stack: &str) -> (i32, Value, String) {
         "--report",
         "json",
     ]);
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n{stderr}"));
-    (code, report["scenarios"][0].clone(), stderr)
+    (code, first_scenario(&stdout, &stderr), stderr)
 }
 
 #[test]
@@ -234,13 +232,7 @@ fn a_receiver_refusing_every_push_fails_bench_and_load_burst_naming_the_rate() {
     assert_eq!(report["version"], 2);
     assert_eq!(report["outcome"]["passed"], false);
     let step = &report["steps"][0];
-    let failed: Vec<&str> = step["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let failed = failed_checks(step);
     assert_eq!(failed, ["rate", "refused", "loss"], "{step:#}");
     assert_eq!(step["accepted_items_per_s"], 0.0, "{step:#}");
     assert_eq!(

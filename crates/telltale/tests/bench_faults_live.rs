@@ -10,7 +10,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use telltale_testsupport::{find_binary, free_port, skip, Proc, TempDir};
+use telltale_testsupport::{
+    check_json, failed_checks, find_binary, free_port, skip, Proc, TempDir,
+};
 
 fn telltale(args: &[&str]) -> (i32, String, String) {
     telltale_testsupport::run(env!("CARGO_BIN_EXE_telltale"), args)
@@ -183,29 +185,19 @@ fn bench(stack: &str, args: &[&str], loki: &OwnLoki) -> (i32, Value) {
     (code, report)
 }
 
-fn failed_checks(checks: &Value) -> Vec<String> {
-    checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn load_burst(stack: &str) -> (i32, Value) {
-    let (code, stdout, stderr) = telltale(&[
-        "check",
-        "--stack",
-        stack,
-        "--scenario",
-        "load-burst",
-        "--report",
-        "json",
-    ]);
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n{stderr}"));
-    (code, report["scenarios"][0].clone())
+    check_json(
+        env!("CARGO_BIN_EXE_telltale"),
+        &[
+            "check",
+            "--stack",
+            stack,
+            "--scenario",
+            "load-burst",
+            "--report",
+            "json",
+        ],
+    )
 }
 
 /// `ingestion_rate_mb` 0.05 (51 KiB/s, burst 0.1 MiB) against 2 000 lines/s of 100 B
@@ -224,7 +216,7 @@ fn a_throttled_loki_fails_the_fixed_rate_bench_and_load_burst_on_rate_and_refusa
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["outcome"]["passed"], false);
     let step = &report["steps"][0];
-    let failed = failed_checks(&step["checks"]);
+    let failed = failed_checks(step);
     assert!(
         failed.contains(&"rate".to_owned()) && failed.contains(&"refused".to_owned()),
         "{failed:?}: {step:#}"
@@ -249,7 +241,7 @@ fn a_throttled_loki_fails_the_fixed_rate_bench_and_load_burst_on_rate_and_refusa
     let (code, scenario) = load_burst(&stack);
     assert_eq!(code, 1, "{scenario:#}");
     assert_eq!(scenario["status"], "failed", "{scenario:#}");
-    let failed = failed_checks(&scenario["checks"]);
+    let failed = failed_checks(&scenario);
     assert!(
         failed.contains(&"rate".to_owned()) && failed.contains(&"refused".to_owned()),
         "{failed:?}: {scenario:#}"
@@ -282,7 +274,7 @@ fn a_loki_limited_per_stream_fails_the_fixed_rate_bench_and_load_burst() {
     );
     assert_eq!(code, 1, "{report:#}");
     let step = &report["steps"][0];
-    let failed = failed_checks(&step["checks"]);
+    let failed = failed_checks(step);
     assert!(
         failed.contains(&"rate".to_owned()) && failed.contains(&"refused".to_owned()),
         "{failed:?}: {step:#}"
@@ -299,7 +291,7 @@ fn a_loki_limited_per_stream_fails_the_fixed_rate_bench_and_load_burst() {
     let (code, scenario) = load_burst(&stack);
     assert_eq!(code, 1, "{scenario:#}");
     assert_eq!(scenario["status"], "failed", "{scenario:#}");
-    let failed = failed_checks(&scenario["checks"]);
+    let failed = failed_checks(&scenario);
     assert!(
         failed.contains(&"rate".to_owned()),
         "{failed:?}: {scenario:#}"
@@ -324,7 +316,7 @@ fn a_loki_that_stalls_mid_run_fails_the_rate_check_though_nothing_is_lost() {
     let (code, report) = bench(&stack, &["--rate", "1000", "--duration", "3"], &loki);
     assert!(stalled.join().unwrap(), "the run never reached Loki");
     let step = &report["steps"][0];
-    assert_eq!(failed_checks(&step["checks"]), ["rate"], "{step:#}");
+    assert_eq!(failed_checks(step), ["rate"], "{step:#}");
     assert_eq!(step["delivery"]["delivered"], 3000, "{step:#}");
     assert_eq!(step["rejected"], 0, "{step:#}");
     assert_eq!(code, 1, "{report:#}");
@@ -338,7 +330,7 @@ fn a_loki_that_stalls_mid_run_fails_the_rate_check_though_nothing_is_lost() {
     let stalled = stall_on_next_run(&loki, Duration::from_secs(5));
     let (code, scenario) = load_burst(&stack);
     assert!(stalled.join().unwrap(), "the burst never reached Loki");
-    assert_eq!(failed_checks(&scenario["checks"]), ["rate"], "{scenario:#}");
+    assert_eq!(failed_checks(&scenario), ["rate"], "{scenario:#}");
     assert_eq!(code, 1, "{scenario:#}");
     assert_eq!(scenario["status"], "failed", "{scenario:#}");
     assert_eq!(scenario["delivery"][0]["delivered"], 3000, "{scenario:#}");

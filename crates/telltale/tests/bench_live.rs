@@ -189,13 +189,7 @@ fn a_latency_budget_the_stack_cannot_meet_fails_naming_latency() {
     assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     let step = &report["steps"][0];
-    let failed: Vec<&str> = step["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let failed = telltale_testsupport::failed_checks(step);
     assert_eq!(failed, ["latency p99"], "{step:#}");
     assert_eq!(step["delivery"]["delivered"], 400, "{step:#}");
     assert_eq!(report["outcome"]["stopped_by"]["kind"], "latency");

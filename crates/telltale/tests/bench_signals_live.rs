@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 use telltale::bench::{Bench, BenchReport, Settings, Signal};
 use telltale::scenario::{Context, Options};
 use telltale::stack::Stack;
@@ -102,9 +101,7 @@ fn bench_sentry_at_a_fixed_rate_reads_every_event_back_through_the_api() {
         "--report",
         "json",
     ]);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {stdout}\n{stderr}");
-    });
+    let report = telltale_testsupport::json(&stdout, &stderr);
     assert_eq!(report["schema"], "telltale-bench-report", "{report:#}");
     assert_eq!(report["signal"], "sentry");
     assert_eq!(report["mode"], "fixed");

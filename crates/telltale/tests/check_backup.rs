@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use telltale_testsupport::{find_binary, skip, TempDir};
+use telltale_testsupport::{check_json_command, checks_with, find_binary, skip, TempDir};
 
 const STAMP: &str = "20261122T030000Z";
 
@@ -102,30 +102,12 @@ fn check(f: &Fixture) -> (i32, Value) {
         text.push_str(&format!("scratch_database = {conn:?}\n"));
     }
     std::fs::write(&stack, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_telltale"))
-        .args(["check", "--stack"])
-        .arg(&stack)
-        .args(["--scenario", "backup", "--report", "json"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), report["scenarios"][0].clone())
-}
-
-fn names(s: &Value, passed: bool) -> Vec<String> {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == passed)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
+    check_json_command(
+        Command::new(env!("CARGO_BIN_EXE_telltale"))
+            .args(["check", "--stack"])
+            .arg(&stack)
+            .args(["--scenario", "backup", "--report", "json"]),
+    )
 }
 
 #[test]
@@ -135,7 +117,7 @@ fn fresh_complete_backups_pass_grafana_restorable_glitchtip_only_readable() {
     };
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
-    let passed = names(&s, true);
+    let passed = checks_with(&s, true);
     for expected in [
         format!("grafana backup: grafana-{STAMP}.db is a complete SQLite database"),
         format!("grafana backup: grafana-{STAMP}.db restores with Grafana's tables"),
@@ -166,11 +148,11 @@ fn an_empty_sqlite_database_is_intact_but_not_a_grafana_backup() {
     sqlite(&f.grafana_db(), "PRAGMA user_version = 1;");
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
-    assert!(names(&s, true).contains(&format!(
+    assert!(checks_with(&s, true).contains(&format!(
         "grafana backup: grafana-{STAMP}.db is a complete SQLite database"
     )));
     assert_eq!(
-        names(&s, false),
+        checks_with(&s, false),
         vec![format!(
             "grafana backup: grafana-{STAMP}.db restores with Grafana's tables"
         )]
@@ -186,7 +168,7 @@ fn a_dump_of_another_database_is_readable_but_not_glitchtips() {
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
     assert_eq!(
-        names(&s, false),
+        checks_with(&s, false),
         vec![format!(
             "glitchtip backup: glitchtip-{STAMP}.dump lists GlitchTip's tables"
         )]
@@ -208,7 +190,7 @@ fn stray_and_partial_files_are_not_counted_as_backups() {
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
     assert_eq!(
-        names(&s, false),
+        checks_with(&s, false),
         vec!["grafana backup: newest complete backup is fresh"]
     );
     let rotated = s["checks"]
@@ -232,7 +214,10 @@ fn stray_and_partial_files_are_not_counted_as_backups() {
     std::fs::remove_file(f.grafana_db()).unwrap();
     let (code, s) = check(&f);
     assert_eq!(code, 1, "{s:#}");
-    assert_eq!(names(&s, false), vec!["grafana backup: a backup exists"]);
+    assert_eq!(
+        checks_with(&s, false),
+        vec!["grafana backup: a backup exists"]
+    );
 }
 
 #[test]
@@ -260,7 +245,7 @@ fn corrupt_truncated_and_unrotated_backups_fail() {
     }
     let (code, s) = check(&f);
     assert_eq!(code, 1, "{s:#}");
-    let failed = names(&s, false);
+    let failed = checks_with(&s, false);
     for expected in [
         format!("grafana backup: grafana-{STAMP}.db is a complete SQLite database"),
         "grafana backup: grafana-20261120T030000Z.db is a complete SQLite database".into(),
@@ -277,7 +262,8 @@ fn corrupt_truncated_and_unrotated_backups_fail() {
     age(&dump, 72);
     let (_, s) = check(&f);
     assert!(
-        names(&s, false).contains(&"glitchtip backup: newest complete backup is fresh".to_owned()),
+        checks_with(&s, false)
+            .contains(&"glitchtip backup: newest complete backup is fresh".to_owned()),
         "{s:#}"
     );
 }
@@ -318,7 +304,7 @@ fn a_glitchtip_dump_restores_into_a_scratch_database_left_as_it_was() {
     f.scratch = Some(pg.conn("scratch"));
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
-    assert!(names(&s, true).contains(&format!(
+    assert!(checks_with(&s, true).contains(&format!(
         "glitchtip backup: glitchtip-{STAMP}.dump restores into the scratch database"
     )));
     assert!(
@@ -382,11 +368,11 @@ fn a_dump_cut_off_in_its_data_is_readable_but_not_restorable() {
     f.scratch = Some(pg.conn("scratch"));
     let (code, s) = check(&f);
     assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
-    assert!(names(&s, true).contains(&format!(
+    assert!(checks_with(&s, true).contains(&format!(
         "glitchtip backup: glitchtip-{STAMP}.dump lists GlitchTip's tables"
     )));
     assert_eq!(
-        names(&s, false),
+        checks_with(&s, false),
         vec![format!(
             "glitchtip backup: glitchtip-{STAMP}.dump restores into the scratch database"
         )]

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use telltale_testsupport::{find_binary, free_port, Proc, TempDir};
+use telltale_testsupport::{
+    check_json, check_named, failed_checks, find_binary, free_port, Proc, TempDir,
+};
 
 fn skip(test: &str, reason: &str) {
     if std::env::var_os("TELLTALE_NETNS_REQUIRED").is_some_and(|v| v == "1") {
@@ -126,7 +128,7 @@ impl Nginx {
 fn check(dir: &Path, stack: &str) -> (i32, Value) {
     let path = dir.join("stack.toml");
     std::fs::write(&path, stack).unwrap();
-    let (code, out, err) = telltale_testsupport::run(
+    check_json(
         env!("CARGO_BIN_EXE_telltale"),
         &[
             "check",
@@ -137,29 +139,7 @@ fn check(dir: &Path, stack: &str) -> (i32, Value) {
             "--report",
             "json",
         ],
-    );
-    let report: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
-    (code, report["scenarios"][0].clone())
-}
-
-fn failed_checks(s: &Value) -> Vec<String> {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn check_named<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name:?}: {s:#}"))
+    )
 }
 
 // --- The edge ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
 
-use telltale_testsupport::TempDir;
+use telltale_testsupport::{failed_checks, TempDir};
 
 /// How the fake misbehaves.
 #[derive(Clone, Copy, Default)]
@@ -116,14 +116,7 @@ fn serve(f: Faults) -> u16 {
 
 fn check(f: Faults) -> (i32, Vec<String>) {
     let (code, report) = run(f);
-    let failed = report["scenarios"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect();
-    (code, failed)
+    (code, failed_checks(&report["scenarios"][0]))
 }
 
 fn run(f: Faults) -> (i32, serde_json::Value) {
@@ -158,12 +151,7 @@ fn a_provisioned_locked_down_grafana_passes() {
     let (code, report) = run(Faults::default());
     let s = &report["scenarios"][0];
     assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
-    let names: Vec<&str> = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = telltale_testsupport::check_names(s);
     // The way to the checks is evidence, not a check.
     assert!(
         !names

@@ -10,7 +10,9 @@ mod servers;
 
 use serde_json::Value;
 use servers::{loki, prometheus, user_manager, Server};
-use telltale_testsupport::{find_binary, free_port, skip, TempDir};
+use telltale_testsupport::{
+    check_json_command, check_named, checks_with, find_binary, free_port, skip, TempDir,
+};
 
 /// A stack description with these parts; a part left `None` points at a closed port.
 struct Parts<'a> {
@@ -45,34 +47,7 @@ fn check(dir: &TempDir, parts: Parts, env: &[(String, String)]) -> (i32, Value) 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), report["scenarios"][0].clone())
-}
-
-fn checks(s: &Value, passed: bool) -> Vec<String> {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == passed)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn check_named<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {s:#}"))
+    check_json_command(&mut cmd)
 }
 
 fn prometheus_binaries() -> Vec<(&'static str, std::path::PathBuf)> {
@@ -149,11 +124,11 @@ fn prometheus_keeping_what_is_declared_passes_its_check_but_unreachable_parts_ke
             "{which}: {s:#}"
         );
         assert_eq!(
-            checks(&s, true),
+            checks_with(&s, true),
             vec!["prometheus retention: storage.tsdb.retention.time"],
             "{which}"
         );
-        assert!(checks(&s, false).is_empty(), "{which}: {s:#}");
+        assert!(checks_with(&s, false).is_empty(), "{which}: {s:#}");
     }
 }
 
@@ -207,7 +182,7 @@ fn a_settings_unit_that_does_not_exist_is_unavailable_not_glitchtips_default() {
         "{problem}"
     );
     assert!(
-        !checks(&s, true)
+        !checks_with(&s, true)
             .iter()
             .any(|c| c.starts_with("glitchtip retention")),
         "a unit that is not there proves nothing: {s:#}"
@@ -255,7 +230,7 @@ fn a_settings_unit_that_is_not_glitchtip_is_unavailable_not_glitchtips_default()
         "{s:#}"
     );
     assert!(
-        !checks(&s, true)
+        !checks_with(&s, true)
             .iter()
             .any(|c| c.starts_with("glitchtip retention")),
         "another service's unset variable proves nothing: {s:#}"
@@ -452,7 +427,7 @@ fn every_store_keeping_what_is_declared_passes() {
         "glitchtip retention:",
     ] {
         assert!(
-            checks(&s, true).iter().any(|c| c.starts_with(part)),
+            checks_with(&s, true).iter().any(|c| c.starts_with(part)),
             "{part}: {s:#}"
         );
     }

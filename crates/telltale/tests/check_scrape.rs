@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use servers::{http_status, prometheus_with_jobs, Server};
-use telltale_testsupport::{find_binary, free_port, skip, TempDir};
+use telltale_testsupport::{check_json, failed_checks, find_binary, free_port, skip, TempDir};
 
 fn prometheus_binaries() -> Vec<(&'static str, PathBuf)> {
     let mut found = Vec::new();
@@ -73,7 +73,7 @@ fn check(dir: &TempDir, url: &str, jobs: &[&str]) -> (i32, Value) {
         format!("[prometheus]\nurl = {url:?}\n[scrape]\njobs = {jobs:?}\nmax_age_secs = 15\n"),
     )
     .unwrap();
-    let (code, out, err) = telltale_testsupport::run(
+    check_json(
         env!("CARGO_BIN_EXE_telltale"),
         &[
             "check",
@@ -84,20 +84,7 @@ fn check(dir: &TempDir, url: &str, jobs: &[&str]) -> (i32, Value) {
             "--stack",
             path.to_str().unwrap(),
         ],
-    );
-    let report: Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
-    (code, report["scenarios"][0].clone())
-}
-
-fn failed(s: &Value) -> Vec<String> {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
+    )
 }
 
 fn start(bin: &std::path::Path, dir: &TempDir, jobs: &[(&str, Vec<String>)]) -> Server {
@@ -120,12 +107,7 @@ fn every_declared_job_up_passes() {
             (0, Some("passed")),
             "{which}: {s:#}"
         );
-        let names: Vec<&str> = s["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = telltale_testsupport::check_names(&s);
         for job in ["prometheus", "node"] {
             for what in ["has targets", "is up", "scraped recently", "is 1"] {
                 assert!(
@@ -151,7 +133,7 @@ fn a_target_on_a_closed_port_fails_its_job() {
             (1, Some("failed")),
             "{which}: {s:#}"
         );
-        let failed = failed(&s);
+        let failed = failed_checks(&s);
         let target = format!("job app: target http://127.0.0.1:{closed}/metrics is up");
         assert!(failed.contains(&target), "{which}: {failed:?}");
         assert!(
@@ -176,7 +158,11 @@ fn a_declared_job_prometheus_does_not_scrape_fails() {
             (1, Some("failed")),
             "{which}: {s:#}"
         );
-        assert_eq!(failed(&s), vec!["job alloy: has targets"], "{which}: {s:#}");
+        assert_eq!(
+            failed_checks(&s),
+            vec!["job alloy: has targets"],
+            "{which}: {s:#}"
+        );
     }
 }
 

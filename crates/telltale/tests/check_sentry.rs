@@ -17,6 +17,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use telltale_testsupport::{check_json, failed_checks};
 
 /// The organization every test here bootstraps, apart from the apps' own.
 const ORG: &str = "telltale-sentry-faults";
@@ -91,32 +92,22 @@ fn dsn_file(dir: &Path, name: &str, dsn: &str) -> String {
 
 /// Runs the scenario with `--report json`: the exit code and the scenario's report.
 fn check(stack: &Path, items: &str, deadline: &str) -> (i32, Value) {
-    let (code, out, err) = telltale(&[
-        "check",
-        "--stack",
-        stack.to_str().unwrap(),
-        "--scenario",
-        "sentry-to-glitchtip",
-        "--items",
-        items,
-        "--deadline",
-        deadline,
-        "--report",
-        "json",
-    ]);
-    let report: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}\nstderr: {err}"));
-    (code, report["scenarios"][0].clone())
-}
-
-fn failed_checks(s: &Value) -> Vec<String> {
-    s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
+    check_json(
+        env!("CARGO_BIN_EXE_telltale"),
+        &[
+            "check",
+            "--stack",
+            stack.to_str().unwrap(),
+            "--scenario",
+            "sentry-to-glitchtip",
+            "--items",
+            items,
+            "--deadline",
+            deadline,
+            "--report",
+            "json",
+        ],
+    )
 }
 
 fn api(live: &Live) -> telltale_glitchtip::Client {
@@ -162,12 +153,7 @@ fn sentry_positive_control_sends_to_the_canary_counts_copies_and_resolves_its_is
         s["summary"].as_str().unwrap().contains("exactly once"),
         "{s:#}"
     );
-    let names: Vec<&str> = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = telltale_testsupport::check_names(&s);
     for want in [
         "be-platform: has a DSN",
         "be-platform: the DSN handed to the app is one of its keys",

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use telltale_testsupport::{find_binary, free_port, skip, Proc, TempDir};
+use telltale_testsupport::{
+    check_json, failed_checks, find_binary, free_port, skip, Proc, TempDir,
+};
 
 /// Runs one scenario with `--report json`; returns the exit code and that scenario's report.
 fn check(stack: &Path, scenario: &str, items: &str, deadline: &str) -> (i32, Value) {
-    let (code, out, err) = telltale_testsupport::run(
+    check_json(
         env!("CARGO_BIN_EXE_telltale"),
         &[
             "check",
@@ -31,26 +33,13 @@ fn check(stack: &Path, scenario: &str, items: &str, deadline: &str) -> (i32, Val
             "--report",
             "json",
         ],
-    );
-    let report: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}\nstderr: {err}"));
-    (code, report["scenarios"][0].clone())
+    )
 }
 
 fn write_stack(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("stack.toml");
     std::fs::write(&path, format!("host = \"127.0.0.1\"\n{body}")).unwrap();
     path
-}
-
-fn failed_checks(scenario: &Value) -> Vec<String> {
-    scenario["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["passed"] == false)
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Ports nothing listens on: the receivers and Loki the stack promises are absent.
@@ -385,12 +374,7 @@ async fn otlp_traces_an_agent_accepts_are_accepted_never_delivered() {
     let (code, r) = agent.check("otlp-traces-accepted", "5").await;
     assert_eq!(r["status"], "passed", "{r:#}");
     assert_eq!(code, 0);
-    let names: Vec<&str> = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = telltale_testsupport::check_names(&r);
     assert_eq!(
         names,
         [

@@ -13,23 +13,22 @@ fn telltale(args: &[&str]) -> (i32, String, String) {
 
 /// Runs one scenario with `--report json` and returns the exit code and that scenario's report.
 fn check(stack: &Path, scenario: &str, items: &str) -> (i32, Value) {
-    let (code, out, err) = telltale(&[
-        "check",
-        "--stack",
-        stack.to_str().unwrap(),
-        "--scenario",
-        scenario,
-        "--items",
-        items,
-        "--deadline",
-        "60",
-        "--report",
-        "json",
-    ]);
-    let report: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("report is not JSON ({e}): {out}\nstderr: {err}"));
-    let scenario = report["scenarios"][0].clone();
-    (code, scenario)
+    telltale_testsupport::check_json(
+        env!("CARGO_BIN_EXE_telltale"),
+        &[
+            "check",
+            "--stack",
+            stack.to_str().unwrap(),
+            "--scenario",
+            scenario,
+            "--items",
+            items,
+            "--deadline",
+            "60",
+            "--report",
+            "json",
+        ],
+    )
 }
 
 #[test]
