@@ -220,26 +220,13 @@ async fn run_via(
     ledger.observe(sightings);
     // Items Alloy wrote under other labels (an `extra_log_labels` that lost `source`) are
     // misrouted, with the label difference, not missing.
-    for m in &back.elsewhere {
-        if let Some(seq) = item_seq(&m.seen.entry.line, run) {
-            ledger.observe_misrouted(seq, m.seen.first_seen, &m.place);
-        }
-    }
-    if !back.entries.is_empty() {
-        out.check(
-            "lines are exactly what Alloy renders for each item",
-            wrong.is_empty(),
-            "every line byte-identical to telltale-faro's rendering (Alloy 1.5 or 1.12+)",
-            match wrong.first() {
-                None => format!("{} lines, all exact", back.entries.len()),
-                Some(first) => format!(
-                    "{} of {} differ, first {first:?}",
-                    wrong.len(),
-                    back.entries.len()
-                ),
-            },
-        );
-    }
+    back.observe_elsewhere(&mut ledger, |line| item_seq(line, run));
+    back.check_content(
+        out,
+        "lines are exactly what Alloy renders for each item",
+        "every line byte-identical to telltale-faro's rendering (Alloy 1.5 or 1.12+)",
+        &wrong,
+    );
     out.evidence.record(
         "seen",
         json!({

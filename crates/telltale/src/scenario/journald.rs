@@ -251,28 +251,13 @@ async fn judge_loki(
     ledger.observe(sightings);
     // Lines that missed the promised labels but reached Loki under others: misrouted, with
     // the label difference, not missing.
-    for m in &back.elsewhere {
-        if let Some(seq) = seq_after_run(&m.seen.entry.line, run) {
-            ledger.observe_misrouted(seq, m.seen.first_seen, &m.place);
-        }
-    }
-    // With no line under the promised labels there is no content to judge: the delivery
-    // says what happened to them.
-    if !back.entries.is_empty() {
-        out.check(
-            format!("{name}: lines arrive byte for byte"),
-            wrong.is_empty(),
-            format!("every line = {:?}", message(run, 0, name)),
-            match wrong.first() {
-                None => format!("{} lines, all exact", back.entries.len()),
-                Some(first) => format!(
-                    "{} of {} differ, first {first:?}",
-                    wrong.len(),
-                    back.entries.len()
-                ),
-            },
-        );
-    }
+    back.observe_elsewhere(ledger, |line| seq_after_run(line, run));
+    back.check_content(
+        out,
+        format!("{name}: lines arrive byte for byte"),
+        format!("every line = {:?}", message(run, 0, name)),
+        &wrong,
+    );
 
     Ok(back)
 }

@@ -247,26 +247,13 @@ async fn logs_via(
     ledger.observe(sightings);
     // Records that reached Loki under other labels (an exporter that sets no `job`, a
     // pipeline that relabels) are misrouted, with the label difference, not missing.
-    for m in &back.elsewhere {
-        if let Some(seq) = seq_after_run(&m.seen.entry.line, run) {
-            ledger.observe_misrouted(seq, m.seen.first_seen, &m.place);
-        }
-    }
-    if !back.entries.is_empty() {
-        out.check(
-            "log bodies arrive byte for byte",
-            wrong.is_empty(),
-            format!("every body = {:?}", body(run, 0)),
-            match wrong.first() {
-                None => format!("{} lines, all exact", back.entries.len()),
-                Some(first) => format!(
-                    "{} of {} differ, first {first:?}",
-                    wrong.len(),
-                    back.entries.len()
-                ),
-            },
-        );
-    }
+    back.observe_elsewhere(&mut ledger, |line| seq_after_run(line, run));
+    back.check_content(
+        out,
+        "log bodies arrive byte for byte",
+        format!("every body = {:?}", body(run, 0)),
+        &wrong,
+    );
     out.evidence.record(
         "seen",
         json!({

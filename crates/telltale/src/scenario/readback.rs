@@ -71,6 +71,48 @@ impl LokiReadBack {
     pub(crate) fn evidence(&self) -> &serde_json::Value {
         &self.evidence
     }
+
+    /// Records the run's items the wide search found under other labels as misrouted, with
+    /// the label difference, so they are not counted missing; `seq_of` reads a line's item.
+    pub(crate) fn observe_elsewhere(
+        &self,
+        ledger: &mut crate::accounting::Ledger,
+        seq_of: impl Fn(&str) -> Option<u64>,
+    ) {
+        for m in &self.elsewhere {
+            if let Some(seq) = seq_of(&m.seen.entry.line) {
+                ledger.observe_misrouted(seq, m.seen.first_seen, &m.place);
+            }
+        }
+    }
+
+    /// Checks that every line read under the promised labels is as sent (`wrong` holds those
+    /// that are not). With no line there, there is no content to judge and no check: the
+    /// delivery says what happened to the items.
+    pub(crate) fn check_content(
+        &self,
+        out: &mut super::Outcome,
+        name: impl Into<String>,
+        expected: impl std::fmt::Display,
+        wrong: &[String],
+    ) {
+        if self.entries.is_empty() {
+            return;
+        }
+        out.check(
+            name,
+            wrong.is_empty(),
+            expected,
+            match wrong.first() {
+                None => format!("{} lines, all exact", self.entries.len()),
+                Some(first) => format!(
+                    "{} of {} differ, first {first:?}",
+                    wrong.len(),
+                    self.entries.len()
+                ),
+            },
+        );
+    }
 }
 
 /// The lines of one run under the labels the stack promises.
