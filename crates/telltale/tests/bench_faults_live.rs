@@ -5,6 +5,8 @@
 //! `skipped:` line. The positive control and the latency budget run against `LOKI_URL` in
 //! `bench_live.rs`; an unreachable Loki (exit 2) in `bench_cli.rs`, in CI.
 
+mod servers;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -26,10 +28,8 @@ struct OwnLoki {
     dir: TempDir,
 }
 
-/// Starts a single-binary Loki (filesystem store, in-memory ring) limited by `limits`, and
-/// waits until `/ready` says so; `None` (after a `skipped:` line) without `LOKI_BIN`. The
-/// query frontend is pinned to loopback: by default it advertises the first interface's
-/// address while gRPC listens on 127.0.0.1 only, and every query hangs.
+/// Starts a single-binary Loki ([`servers::loki_config`]) limited by `limits`, and waits until
+/// `/ready` says so; `None` (after a `skipped:` line) without `LOKI_BIN`.
 fn start_loki(what: &str, limits: &[&str]) -> Option<OwnLoki> {
     let Some(bin) = find_binary("LOKI_BIN", Some("loki")) else {
         skip(&format!("{what}: no Loki binary to start (set LOKI_BIN)"));
@@ -37,49 +37,7 @@ fn start_loki(what: &str, limits: &[&str]) -> Option<OwnLoki> {
     };
     let dir = TempDir::new("bench-fault-loki");
     let (http, grpc) = (free_port(), free_port());
-    let data = dir.0.join("data");
-    let d = data.display();
-    let limits: String = limits.iter().map(|l| format!("  {l}\n")).collect();
-    let config = format!(
-        "auth_enabled: false
-server:
-  http_listen_address: 127.0.0.1
-  http_listen_port: {http}
-  grpc_listen_address: 127.0.0.1
-  grpc_listen_port: {grpc}
-  log_level: warn
-common:
-  path_prefix: {d}
-  replication_factor: 1
-  ring:
-    instance_addr: 127.0.0.1
-    kvstore:
-      store: inmemory
-  storage:
-    filesystem:
-      chunks_directory: {d}/chunks
-      rules_directory: {d}/rules
-ingester:
-  lifecycler:
-    min_ready_duration: 0s
-    final_sleep: 0s
-frontend:
-  address: 127.0.0.1
-schema_config:
-  configs:
-    - from: \"2024-01-01\"
-      store: tsdb
-      object_store: filesystem
-      schema: v13
-      index:
-        prefix: index_
-        period: 24h
-limits_config:
-  allow_structured_metadata: true
-{limits}analytics:
-  reporting_enabled: false
-"
-    );
+    let config = servers::loki_config(http, grpc, &dir.0.join("data"), limits);
     let config_path = dir.0.join("loki.yaml");
     std::fs::write(&config_path, config).unwrap();
     let proc = Proc::spawn(

@@ -113,16 +113,18 @@ pub fn prometheus(bin: &Path, dir: &TempDir, retention: &str) -> Server {
     prometheus_with_jobs(bin, dir, retention, &[])
 }
 
-/// A single-binary Loki whose compactor enforces `retention_period` (e.g. `168h`).
-pub fn loki(bin: &Path, dir: &TempDir, retention_period: &str) -> Server {
-    let (port, grpc) = (free_port(), free_port());
-    let data = dir.0.join(format!("loki-{port}"));
+/// The configuration of a single-binary Loki on loopback: filesystem store, in-memory ring,
+/// ready at once, the compactor enforcing retention, and `limits` (YAML lines) under
+/// `limits_config`. The query frontend is pinned to loopback: by default it advertises the
+/// first interface's address while gRPC listens on 127.0.0.1 only, and every query hangs.
+pub fn loki_config(http: u16, grpc: u16, data: &Path, limits: &[&str]) -> String {
     let d = data.display();
-    let config = format!(
+    let limits: String = limits.iter().map(|l| format!("  {l}\n")).collect();
+    format!(
         "auth_enabled: false
 server:
   http_listen_address: 127.0.0.1
-  http_listen_port: {port}
+  http_listen_port: {http}
   grpc_listen_address: 127.0.0.1
   grpc_listen_port: {grpc}
   log_level: warn
@@ -137,6 +139,12 @@ common:
     filesystem:
       chunks_directory: {d}/chunks
       rules_directory: {d}/rules
+ingester:
+  lifecycler:
+    min_ready_duration: 0s
+    final_sleep: 0s
+frontend:
+  address: 127.0.0.1
 schema_config:
   configs:
     - from: \"2024-01-01\"
@@ -147,14 +155,26 @@ schema_config:
         prefix: index_
         period: 24h
 limits_config:
-  retention_period: {retention_period}
-compactor:
+  allow_structured_metadata: true
+{limits}compactor:
   working_directory: {d}/compactor
   retention_enabled: true
   delete_request_store: filesystem
 analytics:
   reporting_enabled: false
 "
+    )
+}
+
+/// A single-binary Loki whose compactor enforces `retention_period` (e.g. `168h`).
+pub fn loki(bin: &Path, dir: &TempDir, retention_period: &str) -> Server {
+    let (port, grpc) = (free_port(), free_port());
+    let data = dir.0.join(format!("loki-{port}"));
+    let config = loki_config(
+        port,
+        grpc,
+        &data,
+        &[&format!("retention_period: {retention_period}")],
     );
     let conf = dir.0.join(format!("loki-{port}.yaml"));
     std::fs::write(&conf, config).unwrap();
