@@ -313,34 +313,17 @@ struct UnitState {
 }
 
 fn unit_state(unit: &str) -> Result<UnitState, Stop> {
-    let output = Command::new("systemctl")
-        .args([
-            "show",
-            "--property=ActiveState",
-            "--property=SubState",
-            "--property=ControlGroup",
-            "--",
-            unit,
-        ])
-        .output()
+    let text = super::unit_env::show_properties(unit, &["ActiveState", "SubState", "ControlGroup"])
         .map_err(|e| {
+            let (super::unit_env::ShowError::Systemctl(why)
+            | super::unit_env::ShowError::Output(why)) = e;
             Stop::unavailable(
                 unit,
-                format!("cannot run systemctl: {e}"),
-                "run telltale on the stack's host, where systemctl works",
+                why,
+                "run telltale on the stack's host, where systemd manages the unit",
             )
         })?;
-    if !output.status.success() {
-        return Err(Stop::unavailable(
-            unit,
-            format!(
-                "systemctl show {unit} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-            "run telltale on the stack's host, where systemd manages the unit",
-        ));
-    }
-    Ok(parse_show(&String::from_utf8_lossy(&output.stdout)))
+    Ok(parse_show(&text))
 }
 
 /// `Key=value` lines of `systemctl show`.

@@ -55,13 +55,30 @@ pub(crate) enum ShowError {
     Output(String),
 }
 
-/// Runs `systemctl show` for `unit` (or the command in [`SYSTEMCTL_VAR`]).
+/// Runs `systemctl show` for `unit` (or the command in [`SYSTEMCTL_VAR`]) and reads the
+/// settings this module needs.
 pub(crate) fn show(unit: &str) -> Result<UnitShow, ShowError> {
+    let text = show_properties(
+        unit,
+        &[
+            "LoadState",
+            "LoadError",
+            "FragmentPath",
+            "Environment",
+            "EnvironmentFiles",
+            "ExecStart",
+        ],
+    )?;
+    parse_show(&text).map_err(ShowError::Output)
+}
+
+/// The `Name=value` lines `systemctl show --property=…` prints for `unit`, run as `show` runs
+/// it; every caller of `systemctl` goes through here.
+pub(crate) fn show_properties(unit: &str, properties: &[&str]) -> Result<String, ShowError> {
     let (program, mut args) = systemctl_command();
     args.extend([
         "show".to_owned(),
-        "--property=LoadState,LoadError,FragmentPath,Environment,EnvironmentFiles,ExecStart"
-            .to_owned(),
+        format!("--property={}", properties.join(",")),
         "--".to_owned(),
         unit.to_owned(),
     ]);
@@ -82,7 +99,7 @@ pub(crate) fn show(unit: &str) -> Result<UnitShow, ShowError> {
                 .join("; ")
         )));
     }
-    parse_show(&String::from_utf8_lossy(&output.stdout)).map_err(ShowError::Output)
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn systemctl_command() -> (String, Vec<String>) {
