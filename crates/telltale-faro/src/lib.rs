@@ -177,6 +177,7 @@ mod error;
 mod fixture_tests;
 mod model;
 mod num;
+mod recognise;
 mod timestamp;
 
 pub use crate::alloy::{AlloyVersion, ItemKind, LokiLine};
@@ -189,6 +190,7 @@ pub use crate::model::{
     App, Browser, Event, Exception, Frame, Log, LogLevel, Measurement, Meta, Page, Payload, Sdk,
     SdkIntegration, Session, Span, Stacktrace, TraceContext, Traces, UnknownFields, User, View,
 };
+pub use crate::recognise::{compare, item_seq, item_tag, parse_logfmt, ItemTag, LineMatch};
 pub use crate::timestamp::Timestamp;
 pub use telltale_http::{Auth, RetryPolicy, Secret};
 
