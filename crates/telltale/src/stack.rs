@@ -217,6 +217,18 @@ pub struct Alloy {
     pub faro_app_name: String,
     /// The `meta.app.environment` of every Faro payload the harness sends.
     pub faro_environment: String,
+    /// Which receiver writes the Faro lines, so they are judged against its format: `agent`
+    /// (the Grafana Agent's `app_agent_receiver`), `alloy-1.5` (1.5 to 1.11) or `alloy-1.12`
+    /// (1.12 and later). Unset: the release the admin port's `/metrics` reports
+    /// (`agent_build_info`, `alloy_build_info`), else any release this telltale knows.
+    pub faro_receiver: Option<String>,
+    /// A browser origin the Faro receiver must allow (its CORS `allowed_origins`), checked with a
+    /// preflight beside one from an origin it must refuse. Unset: CORS is not checked.
+    pub faro_allowed_origin: Option<String>,
+    /// The receiver's `max_allowed_payload_size`, checked by sending one byte more (which it must
+    /// refuse with 413) after a payload of about that size minus 1 KiB is accepted. Unset: not
+    /// checked.
+    pub faro_max_payload_bytes: Option<u64>,
 }
 
 impl Default for Alloy {
@@ -229,6 +241,9 @@ impl Default for Alloy {
             faro_api_key: None,
             faro_app_name: "telltale".into(),
             faro_environment: "telltale".into(),
+            faro_receiver: None,
+            faro_allowed_origin: None,
+            faro_max_payload_bytes: None,
         }
     }
 }
@@ -651,6 +666,16 @@ impl Stack {
                     origin,
                     format!(
                         "{what} is empty: the harness's traffic must be told apart from the apps'"
+                    ),
+                ));
+            }
+        }
+        if let Some(r) = &self.alloy.faro_receiver {
+            if telltale_faro::AlloyVersion::parse(r).is_none() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "alloy.faro_receiver {r:?} is not one of `agent`, `alloy-1.5`, `alloy-1.12`"
                     ),
                 ));
             }
