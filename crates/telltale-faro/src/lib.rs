@@ -153,8 +153,11 @@
 //!   JSON reader refuses them, so such a body decodes in Alloy but not here.
 //! - Go's decoder reads only the first JSON value of a body and ignores what follows; this
 //!   crate refuses trailing text.
-//! - `traces` is checked only for being an object; Alloy's OTLP decoder may refuse what passes
-//!   here (bad ids, wrong types inside).
+//! - `traces` is checked as the receiver's OTLP/JSON reader checks member types and ids
+//!   (`otlp_json.rs`, compared with the Agent's reader); values it reads without complaint but
+//!   a later stage might refuse are not looked at.
+//! - The Agent (built with Go 1.21) accepts a timestamp offset beyond ±24 h (`+25:00`); this
+//!   crate refuses it, as Go 1.22 and later (Alloy) do.
 //! - A field name that matches a known field only case-insensitively (`"Message"`) is read as
 //!   that field, as Go does, and written back in its canonical spelling.
 //! - [`LokiLine`] assumes the receiver's local time zone is UTC (it matters only for
@@ -177,13 +180,14 @@ mod error;
 mod fixture_tests;
 mod model;
 mod num;
+mod otlp_json;
 mod recognise;
 mod timestamp;
 
 pub use crate::alloy::{AlloyVersion, ItemKind, LokiLine};
 pub use crate::builder::{run_and_seq, PayloadBuilder, RUN_ID_KEY, SEQ_KEY};
 pub use crate::client::{
-    ApiKey, Client, ClientBuilder, Compression, SendReport, DEFAULT_MAX_PAYLOAD_SIZE,
+    ApiKey, Client, ClientBuilder, Compression, Preflight, SendReport, DEFAULT_MAX_PAYLOAD_SIZE,
 };
 pub use crate::error::{ApiError, Error, ErrorKind};
 pub use crate::model::{
@@ -199,6 +203,15 @@ impl Payload {
     /// docs for the few differences.
     pub fn from_json(body: &[u8]) -> Result<Payload, Error> {
         decode::decode(body)
+    }
+
+    /// Reads a body as the given receiver release would: as [`Payload::from_json`], except that
+    /// for [`AlloyVersion::Agent`] the fields its smaller structs do not name (exceptions'
+    /// `context`, measurements' `type` and `context`, `meta.app.namespace`, the browser's
+    /// `userAgent`, `language` and viewport) are ignored whatever their type, as Go ignores
+    /// them, and left out of the result.
+    pub fn from_json_for(body: &[u8], version: AlloyVersion) -> Result<Payload, Error> {
+        decode::decode_for(body, version)
     }
 
     /// The payload as compact JSON.
