@@ -176,7 +176,7 @@ fn any_value(v: &Value, path: &str) -> Check {
 
 fn base64_ok(s: &str) -> bool {
     let body = s.trim_end_matches('=');
-    s.len() % 4 == 0
+    s.len().is_multiple_of(4)
         && s.len() - body.len() <= 2
         && body
             .bytes()

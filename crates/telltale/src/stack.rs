@@ -225,10 +225,13 @@ pub struct Alloy {
     /// A browser origin the Faro receiver must allow (its CORS `allowed_origins`), checked with a
     /// preflight beside one from an origin it must refuse. Unset: CORS is not checked.
     pub faro_allowed_origin: Option<String>,
-    /// The receiver's `max_allowed_payload_size`, checked by sending one byte more (which it must
-    /// refuse with 413) after a payload of about that size minus 1 KiB is accepted. Unset: not
-    /// checked.
+    /// The receiver's `max_allowed_payload_size`, checked by sending a body of exactly that size
+    /// (accepted) and one byte more (refused with 413). Unset: not checked.
     pub faro_max_payload_bytes: Option<u64>,
+    /// The receiver's rate-limit burst, checked by sending that many requests plus five at
+    /// once: at least one must be refused with 429. Unset: not checked (the probe takes the
+    /// real app's budget for about a second).
+    pub faro_rate_limit_burst: Option<u32>,
 }
 
 impl Default for Alloy {
@@ -244,6 +247,7 @@ impl Default for Alloy {
             faro_receiver: None,
             faro_allowed_origin: None,
             faro_max_payload_bytes: None,
+            faro_rate_limit_burst: None,
         }
     }
 }

@@ -55,7 +55,173 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
     let client = builder.build().map_err(|e| Stop::from_error(&url, &e))?;
     let loki = ctx.loki()?;
     let release = receiver_release(ctx, out).await;
-    run_via(ctx, out, &Sink::Receiver(&client), &loki, release).await
+    run_via(ctx, out, &Sink::Receiver(&client), &loki, release).await?;
+    receiver_checks(ctx, &url, out).await;
+    Ok(())
+}
+
+/// The receiver behaviour the PWA depends on, each checked only where the stack declares it:
+/// the API key (a wrong and a missing one refused with 401), CORS (a preflight from the
+/// allowed origin allowed, one from another origin refused), the payload size limit (a body of
+/// exactly the limit accepted, one byte more refused with 413) and the rate limiter (past the
+/// declared burst, 429). The probe bodies are empty payloads: they never become Loki lines.
+/// A probe that gets no answer records no check (no answer proves nothing either way).
+async fn receiver_checks(ctx: &Context, url: &str, out: &mut Outcome) {
+    let alloy = &ctx.stack.alloy;
+    let probe = |key: Option<ApiKey>, max: usize| {
+        let mut b = telltale_faro::Client::builder(url)
+            .retry(telltale_faro::RetryPolicy::none())
+            .max_payload_size(max)
+            .timeout(Duration::from_secs(30));
+        if let Some(k) = key {
+            b = b.api_key(k);
+        }
+        b.build().ok()
+    };
+    let empty = br#"{"meta":{}}"#;
+    let mut unanswered = Vec::new();
+    if alloy.faro_api_key.is_some() {
+        let wrong = ApiKey::new("telltale-deliberately-wrong-key").ok();
+        for (what, key) in [("a wrong", wrong), ("a missing", None)] {
+            let Some(c) = probe(key, 1 << 16) else {
+                continue;
+            };
+            match probe_status(&c, empty).await {
+                Some(s) => {
+                    out.check(
+                        format!("the receiver refuses {what} API key"),
+                        s == 401,
+                        "401",
+                        s.to_string(),
+                    );
+                }
+                None => {
+                    unanswered.push(format!("{what} API key"));
+                    continue;
+                }
+            }
+        }
+    }
+    if let (Some(origin), Some(c)) = (&alloy.faro_allowed_origin, probe(None, 1 << 16)) {
+        let refused = "https://telltale-refused.invalid";
+        for (from, want) in [(origin.as_str(), true), (refused, false)] {
+            match c.preflight(from).await {
+                Ok(p) => {
+                    out.check(
+                        format!(
+                            "CORS preflight from {from} is {}",
+                            if want { "allowed" } else { "refused" }
+                        ),
+                        p.allows(from) == want,
+                        if want {
+                            format!("Access-Control-Allow-Origin {from} with x-api-key allowed")
+                        } else {
+                            "no Access-Control-Allow-Origin for it".to_owned()
+                        },
+                        format!(
+                        "{} Access-Control-Allow-Origin {:?}, Access-Control-Allow-Headers {:?}",
+                        p.status, p.allow_origin, p.allow_headers
+                    ),
+                    );
+                }
+                Err(_) => {
+                    unanswered.push(format!("CORS preflight from {from}"));
+                    continue;
+                }
+            }
+        }
+    }
+    let key = || {
+        alloy
+            .faro_api_key
+            .as_ref()
+            .and_then(|cred| match (&cred.file, &cred.env) {
+                (Some(path), _) => ApiKey::from_file(path).ok(),
+                (None, Some(var)) => ApiKey::from_env(var).ok(),
+                _ => None,
+            })
+    };
+    if let Some(limit) = alloy
+        .faro_max_payload_bytes
+        .and_then(|l| usize::try_from(l).ok())
+    {
+        if let Some(c) = probe(key(), limit + 2) {
+            for (len, want) in [(limit, 202), (limit + 1, 413)] {
+                match probe_status(&c, &padded(len)).await {
+                    Some(s) => {
+                        out.check(
+                            format!(
+                                "the receiver {} a body of {len} bytes (limit {limit})",
+                                if want == 202 { "accepts" } else { "refuses" }
+                            ),
+                            s == want,
+                            want.to_string(),
+                            s.to_string(),
+                        );
+                    }
+                    None => {
+                        unanswered.push(format!("a body of {len} bytes"));
+                        continue;
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(burst), Some(c)) = (alloy.faro_rate_limit_burst, probe(key(), 1 << 16)) {
+        let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
+        for _ in 0..burst + 5 {
+            match answer(c.send_json(empty).await) {
+                Some(s) => *statuses.entry(s).or_insert(0) += 1,
+                None => break,
+            }
+        }
+        let refused = statuses.get(&429).copied().unwrap_or(0);
+        if statuses.is_empty() {
+            unanswered.push("the rate-limit burst".to_owned());
+        } else {
+            out.check(
+                format!("the receiver rate-limits past a burst of {burst}"),
+                refused > 0,
+                format!("at least one 429 among {} requests sent at once", burst + 5),
+                format!("{statuses:?}"),
+            );
+        }
+    }
+    if !unanswered.is_empty() {
+        out.evidence
+            .record("receiver_probes_unanswered", &unanswered);
+    }
+}
+
+/// The status a probe got, `None` when it got no answer.
+fn answer(r: Result<telltale_faro::SendReport, telltale_faro::Error>) -> Option<u16> {
+    match r {
+        Ok(r) => Some(r.status),
+        Err(telltale_faro::Error::Api(e)) => Some(e.status()),
+        Err(_) => None,
+    }
+}
+
+/// Sends a probe body; a 429 is the rate limiter, which the receiver consults before anything
+/// else, not an answer about the key or the size, so it is waited out (up to 5 s).
+async fn probe_status(c: &telltale_faro::Client, body: &[u8]) -> Option<u16> {
+    for _ in 0..5 {
+        match answer(c.send_json(body).await)? {
+            429 => tokio::time::sleep(Duration::from_millis(1100)).await,
+            s => return Some(s),
+        }
+    }
+    Some(429)
+}
+
+/// A body of exactly `len` bytes (at least 20) that decodes to an empty payload: an unknown
+/// member holds the padding, which every receiver ignores.
+fn padded(len: usize) -> Vec<u8> {
+    let mut body = br#"{"meta":{},"pad":""#.to_vec();
+    let room = len.saturating_sub(body.len() + 2);
+    body.extend(std::iter::repeat_n(b'x', room));
+    body.extend(br#""}"#);
+    body
 }
 
 /// The receiver release whose lines to expect: declared in the stack, else reported by the
@@ -563,11 +729,23 @@ mod tests {
             );
             return;
         };
-        let Some(ctx) = receiver_ctx(&url, 20, 30) else {
+        let Some(mut ctx) = receiver_ctx(&url, 20, 30) else {
             return;
         };
+        // The receiver's declared CORS origin and size limit (tt-servers' config.yaml).
+        ctx.stack.alloy.faro_allowed_origin = std::env::var("FARO_ALLOWED_ORIGIN").ok();
+        ctx.stack.alloy.faro_max_payload_bytes = Some(1 << 20);
         let r = check(&ctx).await;
         assert_eq!(r.status, crate::report::Status::Passed, "{r:#?}");
+        let names: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
+        assert!(
+            names.contains(&"the receiver refuses a wrong API key")
+                && names.contains(&"the receiver refuses a body of 1048577 bytes (limit 1048576)"),
+            "{names:?}"
+        );
+        if ctx.stack.alloy.faro_allowed_origin.is_some() {
+            assert_eq!(names.iter().filter(|n| n.starts_with("CORS")).count(), 2);
+        }
         let d = &r.delivery[0];
         assert_eq!((d.sent, d.delivered, d.missing), (20, 20, 0), "{d:?}");
         let evidence = serde_json::to_value(&r.evidence).unwrap();
@@ -603,5 +781,81 @@ mod tests {
         assert_eq!((d.sent, d.delivered, d.missing), (8, 0, 8), "{d:?}");
         let evidence = serde_json::to_value(&r.evidence).unwrap();
         assert_eq!(evidence["receiver_statuses"]["202"], 8, "{evidence:#}");
+    }
+
+    /// Negative control: a real receiver left open (`FARO_OPEN_RECEIVER_URL`: no API key, CORS
+    /// `*`, burst 50) judged against a stack that declares a key, an origin and a burst of 3.
+    /// Delivery is fine; the scenario fails naming each check that caught it.
+    #[tokio::test]
+    async fn a_real_receiver_left_open_fails_the_key_cors_and_rate_checks() {
+        let Ok(url) = std::env::var("FARO_OPEN_RECEIVER_URL") else {
+            telltale_testsupport::skip(
+                "faro-to-loki against a receiver with no key (set FARO_OPEN_RECEIVER_URL)",
+            );
+            return;
+        };
+        let Some(mut ctx) = receiver_ctx(&url, 4, 30) else {
+            return;
+        };
+        ctx.stack.alloy.faro_allowed_origin = Some("https://pwa.meridian.example".into());
+        ctx.stack.alloy.faro_rate_limit_burst = Some(3);
+        let r = check(&ctx).await;
+        assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}");
+        assert_eq!(r.delivery[0].delivered, 4, "{:?}", r.delivery);
+        let failed: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "the receiver refuses a wrong API key",
+                "the receiver refuses a missing API key",
+                "CORS preflight from https://telltale-refused.invalid is refused",
+                "the receiver rate-limits past a burst of 3",
+            ],
+            "{r:#?}"
+        );
+    }
+
+    /// The size limit and the rate limiter of a real receiver (`FARO_TIGHT_RECEIVER_URL`: 4096
+    /// bytes, 1 request/s, burst 3): declared right they pass; declared as 1 MiB the size check
+    /// fails (a 413 where 202 was promised).
+    #[tokio::test]
+    async fn a_real_receivers_size_limit_and_rate_limiter_are_checked() {
+        let Ok(url) = std::env::var("FARO_TIGHT_RECEIVER_URL") else {
+            telltale_testsupport::skip(
+                "faro-to-loki against a receiver with tight limits (set FARO_TIGHT_RECEIVER_URL)",
+            );
+            return;
+        };
+        for (declared, passes) in [(4096, true), (1 << 20, false)] {
+            let Some(mut ctx) = receiver_ctx(&url, 1, 30) else {
+                return;
+            };
+            ctx.stack.alloy.faro_max_payload_bytes = Some(declared);
+            ctx.stack.alloy.faro_rate_limit_burst = Some(3);
+            // A full bucket: one item and two size probes fit in the burst of 3.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let r = check(&ctx).await;
+            let failed: Vec<&str> = r
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.name.as_str())
+                .collect();
+            if passes {
+                assert_eq!(r.status, crate::report::Status::Passed, "{r:#?}");
+            } else {
+                assert_eq!(r.status, crate::report::Status::Failed, "{r:#?}");
+                assert_eq!(
+                    failed,
+                    ["the receiver accepts a body of 1048576 bytes (limit 1048576)"],
+                    "{r:#?}"
+                );
+            }
+        }
     }
 }
