@@ -707,6 +707,31 @@ mod tests {
     }
 
     #[test]
+    fn the_release_comes_from_what_the_receiver_reports() {
+        let b = AlloyVersion::from_build_info;
+        assert_eq!(
+            b("agent_build_info", "main-729ce05"),
+            Some(AlloyVersion::Agent)
+        );
+        assert_eq!(b("agent_build_info", "v0.40.2"), Some(AlloyVersion::Agent));
+        assert_eq!(b("alloy_build_info", "v1.5.1"), Some(AlloyVersion::V1_5));
+        assert_eq!(b("alloy_build_info", "v1.11.3"), Some(AlloyVersion::V1_5));
+        assert_eq!(
+            b("alloy_build_info", "v1.12.0-rc.1"),
+            Some(AlloyVersion::V1_12)
+        );
+        assert_eq!(b("alloy_build_info", "v1.4.3"), None, "before 1.5: unknown");
+        assert_eq!(b("alloy_build_info", "devel"), None);
+        assert_eq!(b("prometheus_build_info", "2.42.0"), None);
+        for v in AlloyVersion::ALL {
+            assert_eq!(AlloyVersion::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(AlloyVersion::parse("agent"), Some(AlloyVersion::Agent));
+        assert_eq!(AlloyVersion::parse("alloy-1.17"), Some(AlloyVersion::V1_12));
+        assert_eq!(AlloyVersion::parse("grafana"), None);
+    }
+
+    #[test]
     fn an_empty_key_makes_alloy_drop_the_line() {
         let mut p = Payload::default();
         let mut m = Measurement::default();

@@ -778,6 +778,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_faro_receiver_must_be_a_release_telltale_renders() {
+        let stack = Stack::from_toml("[alloy]\nfaro_receiver = \"agent\"\n").unwrap();
+        assert_eq!(stack.alloy.faro_receiver.as_deref(), Some("agent"));
+        let err = Stack::from_toml("[alloy]\nfaro_receiver = \"alloy-1.2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("alloy.faro_receiver"), "{err}");
+    }
+
+    #[test]
     fn an_empty_file_is_meridian_on_loopback() {
         let stack = Stack::from_toml("").unwrap();
         assert_eq!(stack, Stack::default());
