@@ -328,6 +328,18 @@ async fn decoder_and_real_receiver_agree_on_the_differential_set() {
         set.len(),
         disagreements.join("\n")
     );
+    // Oversized: over the receiver's 1 MiB (tt-servers' main and cut receivers) it answers 413
+    // before decoding; telltale's client told that limit refuses the body before sending it.
+    let big = padded((1 << 20) + 1);
+    match client.send_json(&big).await {
+        Err(Error::Api(e)) => assert_eq!(e.status(), 413, "{e}"),
+        other => panic!("oversized: {other:?}"),
+    }
+    let limited = Client::builder(&url).max_payload_size(1 << 20).build().unwrap();
+    assert!(matches!(
+        limited.send_json(&big).await,
+        Err(Error::PayloadTooLarge { .. })
+    ));
     // The set exercises both answers, and is what the report says it is.
     assert!(
         accepted >= 20 && refused >= 20,
