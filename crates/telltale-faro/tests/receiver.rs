@@ -335,7 +335,10 @@ async fn decoder_and_real_receiver_agree_on_the_differential_set() {
         Err(Error::Api(e)) => assert_eq!(e.status(), 413, "{e}"),
         other => panic!("oversized: {other:?}"),
     }
-    let limited = Client::builder(&url).max_payload_size(1 << 20).build().unwrap();
+    let limited = Client::builder(&url)
+        .max_payload_size(1 << 20)
+        .build()
+        .unwrap();
     assert!(matches!(
         limited.send_json(&big).await,
         Err(Error::PayloadTooLarge { .. })
