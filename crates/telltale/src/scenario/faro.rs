@@ -18,6 +18,10 @@
 //! (`agent_build_info`: the Grafana Agent's `app_agent_receiver`; `alloy_build_info`: Alloy 1.5
 //! or 1.12+), else any release telltale knows. A line that differs is a content finding naming
 //! the fields that differ and the release it is closest to.
+//!
+//! Then, where the stack declares them, the receiver behaviour the PWA depends on: a wrong and a
+//! missing API key refused (401), CORS preflights from the allowed origin and from another one,
+//! the size limit at the byte, and the rate limiter past its burst (`receiver_checks`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
