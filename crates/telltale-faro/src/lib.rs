@@ -124,8 +124,8 @@
 //!   re-cased keys, malformed timestamps), were fed to this crate and to a Go program holding
 //!   Alloy 1.5.1's `payload.go` structs and `KeyVal` functions, its exporter's merge and
 //!   `transformException`, and `go-logfmt` 0.6.0, built with Debian's Go 1.19. Acceptance agreed
-//!   on every document except 20 with a `+25:00` offset, which Go 1.19 accepts and Go 1.20+
-//!   (Alloy 1.5 is built with 1.22+) refuses, as this crate does; the 259 106 lines of the
+//!   on every document except 20 with a `+25:00` offset, which Go 1.19 accepts and newer Go
+//!   refuses, as this crate does (Go 1.21.13 still accepts it: see Limitations); the 259 106 lines of the
 //!   accepted ones were identical byte for byte (the xxh3 `hash` field aside: no Go xxh3 was at
 //!   hand; the hash is checked against Alloy's expected value). The JSON encoder's output
 //!   matched Node.js 20's `JSON.stringify` byte for byte on the 5 499 of 10 000 random payloads
@@ -169,7 +169,8 @@
 //!   (`otlp_json.rs`, compared with the Agent's reader); values it reads without complaint but
 //!   a later stage might refuse are not looked at.
 //! - The Agent (built with Go 1.21) accepts a timestamp offset beyond ±24 h (`+25:00`); this
-//!   crate refuses it, as Go 1.22 and later (Alloy) do.
+//!   crate refuses it, as newer Go does (checked 2026-12-04: Go 1.21.13's `time.Time`
+//!   `UnmarshalJSON` accepts it, Go 1.26.10's refuses it, `time zone offset hour out of range`).
 //! - A field name that matches a known field only case-insensitively (`"Message"`) is read as
 //!   that field, as Go does, and written back in its canonical spelling.
 //! - [`LokiLine`] assumes the receiver's local time zone is UTC (it matters only for

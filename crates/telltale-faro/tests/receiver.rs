@@ -291,7 +291,7 @@ async fn decoder_and_real_receiver_agree_on_the_differential_set() {
     let mut disagreements = Vec::new();
     let (mut accepted, mut refused) = (0, 0);
     // The one documented difference (crate docs, Limitations): the Agent, built with Go 1.21,
-    // reads an offset beyond ±24 h; telltale refuses it as Go 1.22+ (Alloy) does. Asserted, so
+    // reads an offset beyond ±24 h; telltale refuses it as Go 1.26 does. Asserted, so
     // a change on either side shows.
     let beyond = br#"{"logs":[{"timestamp":"2026-01-01T00:00:00+25:00"}]}"#;
     assert_eq!(receiver_verdict(&client, beyond).await, Ok(()));
