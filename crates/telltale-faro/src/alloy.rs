@@ -1,6 +1,7 @@
-//! The Loki lines Alloy's `faro.receiver` writes for a payload: one logfmt line per log,
-//! exception, measurement and event, built exactly as `exporters.go` and `payload.go`
-//! (`KeyVal` functions) build them, and written as `go-logfmt` writes them.
+//! The Loki lines Alloy's `faro.receiver` (and, before it, the Grafana Agent's
+//! `app_agent_receiver`) writes for a payload: one logfmt line per log, exception, measurement
+//! and event, built exactly as `exporters.go` and `payload.go` (`KeyVal` functions) build them,
+//! and written as `go-logfmt` writes them.
 //!
 //! Keys, in order, per item kind (empty values are left out, as `KeyValAdd` does):
 //!
@@ -15,6 +16,11 @@
 //! browser_os browser_mobile browser_userAgent browser_language browser_viewportWidth
 //! browser_viewportHeight view_name`. Map keys are sorted bytewise. A later key equal to an
 //! earlier one replaces its value in place (Alloy's ordered map).
+//!
+//! The Agent's `app_agent_receiver` ([`AlloyVersion::Agent`]) writes fewer keys: its exceptions
+//! have no `hash` and no `context`, its measurements no `type`, `context` or `value_<k>`, and
+//! its meta knows neither `app_namespace` nor the browser's `userAgent`, `language` and
+//! viewport. Those fields are accepted and dropped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,6 +41,65 @@ pub enum AlloyVersion {
     /// quotes values containing DEL (0x7f) and drops it from keys, and exceptions keep their
     /// trace context (grafana/alloy#4664).
     V1_12,
+    /// The Grafana Agent's `app_agent_receiver` integration (static mode), Faro's receiver before
+    /// Alloy, as of grafana/agent@729ce056 (May 2023, `main-729ce05`): `go-logfmt` 0.6.0, no
+    /// `hash`/`context` on exceptions, no `type`/`context`/`value_<k>` on measurements, a
+    /// smaller meta (see the module docs). Checked against lines that receiver wrote
+    /// (`fixtures/faro/agent-main-729ce05/`).
+    Agent,
+}
+
+impl AlloyVersion {
+    /// Every release this crate renders for.
+    pub const ALL: [AlloyVersion; 3] =
+        [AlloyVersion::V1_5, AlloyVersion::V1_12, AlloyVersion::Agent];
+
+    /// A short name for reports: `alloy-1.5`, `alloy-1.12`, `agent-app_agent_receiver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlloyVersion::V1_5 => "alloy-1.5",
+            AlloyVersion::V1_12 => "alloy-1.12",
+            AlloyVersion::Agent => "agent-app_agent_receiver",
+        }
+    }
+
+    /// Reads a name written by [`AlloyVersion::as_str`] (also `agent`, `alloy-1.5.1`…).
+    pub fn parse(name: &str) -> Option<AlloyVersion> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "agent" | "agent-app_agent_receiver" | "app_agent_receiver" => {
+                Some(AlloyVersion::Agent)
+            }
+            other => {
+                let version = other.strip_prefix("alloy-")?;
+                AlloyVersion::from_build_info("alloy_build_info", version)
+            }
+        }
+    }
+
+    /// The release a receiver reports in its self-metrics: the metric's name
+    /// (`agent_build_info` or `alloy_build_info`) and its `version` label (`v1.5.1`,
+    /// `main-729ce05`). `None` when the version is one this crate does not know how to render
+    /// for (Alloy before 1.5, an unparsable version).
+    pub fn from_build_info(metric: &str, version: &str) -> Option<AlloyVersion> {
+        match metric {
+            // Every Grafana Agent release (static or flow mode) that has a Faro receiver has
+            // the app_agent_receiver integration; flow mode never had faro.receiver.
+            "agent_build_info" => Some(AlloyVersion::Agent),
+            "alloy_build_info" => {
+                let v = version.trim_start_matches('v');
+                let mut parts = v.split(|c: char| !c.is_ascii_digit());
+                let major: u32 = parts.next()?.parse().ok()?;
+                let minor: u32 = parts.next()?.parse().ok()?;
+                match (major, minor) {
+                    (1, 5..=11) => Some(AlloyVersion::V1_5),
+                    (1, m) if m >= 12 => Some(AlloyVersion::V1_12),
+                    (m, _) if m >= 2 => Some(AlloyVersion::V1_12),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The four item kinds that become Loki lines (Alloy's `kind` field).
@@ -234,7 +299,8 @@ fn timestamp(kv: &mut KeyVal, ts: &Option<crate::Timestamp>) {
     }
 }
 
-fn meta_fields(m: &Meta) -> Vec<(String, String)> {
+fn meta_fields(m: &Meta, version: AlloyVersion) -> Vec<(String, String)> {
+    let agent = version == AlloyVersion::Agent;
     let mut kv = KeyVal(Vec::with_capacity(24));
     kv.add_opt("sdk_name", &m.sdk.name);
     kv.add_opt("sdk_version", &m.sdk.version);
@@ -255,7 +321,9 @@ fn meta_fields(m: &Meta) -> Vec<(String, String)> {
         kv.add("sdk_integrations", &joined);
     }
     kv.add_opt("app_name", &m.app.name);
-    kv.add_opt("app_namespace", &m.app.namespace);
+    if !agent {
+        kv.add_opt("app_namespace", &m.app.namespace);
+    }
     kv.add_opt("app_release", &m.app.release);
     kv.add_opt("app_version", &m.app.version);
     kv.add_opt("app_environment", &m.app.environment);
@@ -280,10 +348,12 @@ fn meta_fields(m: &Meta) -> Vec<(String, String)> {
             "false"
         },
     );
-    kv.add_opt("browser_userAgent", &b.user_agent);
-    kv.add_opt("browser_language", &b.language);
-    kv.add_opt("browser_viewportWidth", &b.viewport_width);
-    kv.add_opt("browser_viewportHeight", &b.viewport_height);
+    if !agent {
+        kv.add_opt("browser_userAgent", &b.user_agent);
+        kv.add_opt("browser_language", &b.language);
+        kv.add_opt("browser_viewportWidth", &b.viewport_width);
+        kv.add_opt("browser_viewportHeight", &b.viewport_height);
+    }
     kv.add_opt("view_name", &m.view.name);
     kv.0
 }
@@ -333,24 +403,34 @@ fn exception_fields(e: &Exception, version: AlloyVersion) -> KeyVal {
     kv.add_opt("type", &e.kind);
     kv.add_opt("value", &e.value);
     kv.add("stacktrace", &stacktrace_text(e));
-    let hash = xxhash_rust::xxh3::xxh3_64(e.value.as_deref().unwrap_or("").as_bytes());
-    kv.add("hash", &hash.to_string());
-    kv.add_map("context_", &e.context);
-    if !(version == AlloyVersion::V1_5 && e.stacktrace.is_some()) {
+    if version != AlloyVersion::Agent {
+        let hash = xxhash_rust::xxh3::xxh3_64(e.value.as_deref().unwrap_or("").as_bytes());
+        kv.add("hash", &hash.to_string());
+        kv.add_map("context_", &e.context);
+    }
+    // Alloy before 1.12 and the Agent rebuild an exception with a stacktrace without its trace
+    // context (`TransformException`).
+    if version == AlloyVersion::V1_12 || e.stacktrace.is_none() {
         kv.add_trace(&e.trace);
     }
     kv
 }
 
-fn measurement_fields(m: &Measurement) -> KeyVal {
+fn measurement_fields(m: &Measurement, version: AlloyVersion) -> KeyVal {
     let mut kv = KeyVal(Vec::with_capacity(32));
     timestamp(&mut kv, &m.timestamp);
     kv.add("kind", "measurement");
-    kv.add_opt("type", &m.kind);
+    let agent = version == AlloyVersion::Agent;
+    if !agent {
+        kv.add_opt("type", &m.kind);
+    }
     for (k, v) in &m.values {
         kv.add(k, &crate::num::go_f6(*v));
     }
     kv.add_trace(&m.trace);
+    if agent {
+        return kv;
+    }
     kv.add_map("context_", &m.context);
     for (k, v) in &m.values {
         kv.set(format!("value_{k}"), crate::num::go_v(*v));
@@ -372,7 +452,7 @@ fn event_fields(e: &Event) -> KeyVal {
 /// The lines Alloy writes to Loki for a payload: logs, then exceptions, measurements and
 /// events, in payload order. Traces never become Loki lines.
 pub(crate) fn loki_lines(p: &Payload, version: AlloyVersion) -> Vec<LokiLine> {
-    let meta = meta_fields(&p.meta);
+    let meta = meta_fields(&p.meta, version);
     let mut out = Vec::with_capacity(p.item_count());
     let mut push = |kind, index, mut kv: KeyVal| {
         kv.merge(&meta);
@@ -390,7 +470,7 @@ pub(crate) fn loki_lines(p: &Payload, version: AlloyVersion) -> Vec<LokiLine> {
         push(ItemKind::Exception, idx, exception_fields(e, version));
     }
     for (idx, m) in p.measurements.iter().enumerate() {
-        push(ItemKind::Measurement, idx, measurement_fields(m));
+        push(ItemKind::Measurement, idx, measurement_fields(m, version));
     }
     for (idx, e) in p.events.iter().enumerate() {
         push(ItemKind::Event, idx, event_fields(e));
@@ -624,6 +704,31 @@ mod tests {
         assert!(old.contains(" context_del\u{7f}=d\u{7f} "), "{old}");
         let new = loki_lines(&p, AlloyVersion::V1_12)[0].line().unwrap();
         assert!(new.contains(r#" context_del="d\u007f" "#), "{new}");
+    }
+
+    #[test]
+    fn the_release_comes_from_what_the_receiver_reports() {
+        let b = AlloyVersion::from_build_info;
+        assert_eq!(
+            b("agent_build_info", "main-729ce05"),
+            Some(AlloyVersion::Agent)
+        );
+        assert_eq!(b("agent_build_info", "v0.40.2"), Some(AlloyVersion::Agent));
+        assert_eq!(b("alloy_build_info", "v1.5.1"), Some(AlloyVersion::V1_5));
+        assert_eq!(b("alloy_build_info", "v1.11.3"), Some(AlloyVersion::V1_5));
+        assert_eq!(
+            b("alloy_build_info", "v1.12.0-rc.1"),
+            Some(AlloyVersion::V1_12)
+        );
+        assert_eq!(b("alloy_build_info", "v1.4.3"), None, "before 1.5: unknown");
+        assert_eq!(b("alloy_build_info", "devel"), None);
+        assert_eq!(b("prometheus_build_info", "2.42.0"), None);
+        for v in AlloyVersion::ALL {
+            assert_eq!(AlloyVersion::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(AlloyVersion::parse("agent"), Some(AlloyVersion::Agent));
+        assert_eq!(AlloyVersion::parse("alloy-1.17"), Some(AlloyVersion::V1_12));
+        assert_eq!(AlloyVersion::parse("grafana"), None);
     }
 
     #[test]

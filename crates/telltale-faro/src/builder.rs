@@ -6,6 +6,11 @@
 //! `context_telltale_run=<run> context_telltale_seq=<n>` on logs, exceptions and measurements
 //! and `event_data_telltale_run=<run> event_data_telltale_seq=<n>` on events. Loki stamps the
 //! lines with the time Alloy received them, so matching never relies on the items' timestamps.
+//!
+//! The Grafana Agent's `app_agent_receiver` drops the `context` of exceptions and measurements,
+//! so those carry the tag a second time where every receiver keeps it: a measurement value
+//! `telltale_seq` (`telltale_seq=<n>.000000`), and a last stack frame whose filename is
+//! `telltale://tag/telltale_run=<run>/telltale_seq=<n>`. [`crate::item_tag`] finds either.
 
 use crate::model::{Event, Exception, Frame, Log, LogLevel, Measurement, Payload, Stacktrace};
 use crate::{Error, ItemKind, Meta, Timestamp};
@@ -89,6 +94,19 @@ impl PayloadBuilder {
         &mut self.payload.meta
     }
 
+    /// The frame that carries an exception's tag through receivers that drop its context.
+    fn tag_frame(&self, seq: u64) -> Frame {
+        Frame::new(
+            "telltaleTag",
+            format!(
+                "telltale://tag/{RUN_ID_KEY}={}/{SEQ_KEY}={seq}",
+                self.run_id
+            ),
+            1,
+            1,
+        )
+    }
+
     fn tag(&mut self) -> [(String, String); 2] {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -112,9 +130,9 @@ impl PayloadBuilder {
     }
 
     /// Adds an exception stamped now with the given frames (or, if `frames` is empty, one
-    /// synthetic frame in `telltale://synthetic.js`). Filenames that do not start with `http`
-    /// keep Alloy from trying to download source maps for them, which keeps its line
-    /// predictable.
+    /// synthetic frame in `telltale://synthetic.js`), then the tag frame (module docs).
+    /// Filenames that do not start with `http` keep Alloy from trying to download source maps
+    /// for them, which keeps its line predictable.
     pub fn exception(
         &mut self,
         kind: impl Into<String>,
@@ -129,6 +147,7 @@ impl PayloadBuilder {
                 1,
             ));
         }
+        frames.push(self.tag_frame(self.next_seq));
         let mut exception = Exception {
             kind: Some(kind.into()),
             value: Some(value.into()),
@@ -144,7 +163,8 @@ impl PayloadBuilder {
         self.payload.exceptions.last_mut().expect("just pushed")
     }
 
-    /// Adds a measurement stamped now. Values must be finite: JSON cannot carry the others.
+    /// Adds a measurement stamped now, with the value `telltale_seq` added (module docs). Values
+    /// must be finite: JSON cannot carry the others.
     pub fn measurement<K: Into<String>>(
         &mut self,
         kind: impl Into<String>,
@@ -164,6 +184,10 @@ impl PayloadBuilder {
             }
             measurement.values.insert(k, v);
         }
+        // Sequence numbers stay far below 2^53, so the f64 is exact.
+        measurement
+            .values
+            .insert(SEQ_KEY.to_owned(), self.next_seq as f64);
         measurement.context.extend(self.tag());
         self.payload.measurements.push(measurement);
         Ok(self.payload.measurements.last_mut().expect("just pushed"))

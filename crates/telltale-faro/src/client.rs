@@ -190,6 +190,34 @@ struct Inner {
     compression: Compression,
 }
 
+/// A receiver's answer to a CORS preflight ([`Client::preflight`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Preflight {
+    /// The HTTP status (the Agent answers 204 whether or not it allows the origin).
+    pub status: u16,
+    /// `Access-Control-Allow-Origin`, absent when the origin is refused.
+    pub allow_origin: Option<String>,
+    /// `Access-Control-Allow-Headers`.
+    pub allow_headers: Option<String>,
+}
+
+impl Preflight {
+    /// Whether a browser at `origin` may POST with an `x-api-key` header after this answer.
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin_ok = self
+            .allow_origin
+            .as_deref()
+            .is_some_and(|o| o == "*" || o == origin);
+        let key_ok = self.allow_headers.as_deref().is_some_and(|h| {
+            h == "*"
+                || h.split(',')
+                    .any(|x| x.trim().eq_ignore_ascii_case("x-api-key"))
+        });
+        origin_ok && key_ok
+    }
+}
+
 /// What a successful send did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -295,6 +323,34 @@ impl Client {
             attempts,
             json_bytes: json.len(),
             wire_bytes: bytes.len(),
+        })
+    }
+
+    /// A browser's CORS preflight for `POST /collect` from `origin`, asking to send the
+    /// `x-api-key` and `content-type` headers, as the web SDK does. Never carries the API key.
+    /// Any answer is returned; only a transport failure is an error.
+    pub async fn preflight(&self, origin: &str) -> Result<Preflight, Error> {
+        let headers = [
+            ("origin", origin),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "content-type,x-api-key"),
+        ];
+        let answer = self
+            .inner
+            .http
+            .exchange(Method::Options, COLLECT, &[], None, &headers)
+            .await?;
+        let header = |name: &str| {
+            answer
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        Ok(Preflight {
+            status: answer.status,
+            allow_origin: header("access-control-allow-origin"),
+            allow_headers: header("access-control-allow-headers"),
         })
     }
 

@@ -28,6 +28,63 @@ pub(crate) fn decode(body: &[u8]) -> Result<Payload, Error> {
     decode_value(value)
 }
 
+/// Decodes a body as the given receiver release does. The Agent's `app_agent_receiver` has
+/// smaller structs than Alloy's: Go ignores a field its struct does not name, whatever its
+/// type, so those fields are dropped before decoding (and are not in the result).
+pub(crate) fn decode_for(body: &[u8], version: crate::AlloyVersion) -> Result<Payload, Error> {
+    if version != crate::AlloyVersion::Agent {
+        return decode(body);
+    }
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| {
+        Error::decode(
+            "(document)",
+            format!("not JSON: {e} (the receiver answers 400)"),
+        )
+    })?;
+    strip_for_agent(&mut value);
+    decode_value(value)
+}
+
+/// Drops the members the Agent's structs (grafana/agent@729ce056 `payload.go`) do not have.
+fn strip_for_agent(doc: &mut Value) {
+    fn drop(v: &mut Value, names: &[&str]) {
+        if let Value::Object(map) = v {
+            map.retain(|k, _| !names.iter().any(|n| n.eq_ignore_ascii_case(k)));
+        }
+    }
+    fn members<'a>(v: &'a mut Value, name: &str) -> Vec<&'a mut Value> {
+        match v {
+            Value::Object(map) => map
+                .iter_mut()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    for list in members(doc, "exceptions") {
+        if let Value::Array(items) = list {
+            items.iter_mut().for_each(|e| drop(e, &["context"]));
+        }
+    }
+    for list in members(doc, "measurements") {
+        if let Value::Array(items) = list {
+            items.iter_mut().for_each(|m| drop(m, &["type", "context"]));
+        }
+    }
+    for meta in members(doc, "meta") {
+        for app in members(meta, "app") {
+            drop(app, &["namespace"]);
+        }
+        for browser in members(meta, "browser") {
+            drop(
+                browser,
+                &["userAgent", "language", "viewportWidth", "viewportHeight"],
+            );
+        }
+    }
+}
+
 pub(crate) fn decode_value(value: Value) -> Result<Payload, Error> {
     let mut payload = Payload::default();
     let Some(map) = object(value, "(document)", "payload.Payload")? else {
@@ -581,6 +638,24 @@ mod tests {
         assert_eq!(err_path(r#"[]"#), "(document)");
         assert_eq!(err_path("{\"logs\": ["), "(document)");
         assert_eq!(err_path(""), "(document)");
+    }
+
+    #[test]
+    fn the_agent_ignores_what_its_structs_do_not_name() {
+        let agent = |json: &str| decode_for(json.as_bytes(), crate::AlloyVersion::Agent);
+        for json in [
+            r#"{"meta":{"browser":{"viewportWidth":1280,"UserAgent":1}}}"#,
+            r#"{"meta":{"app":{"namespace":7}}}"#,
+            r#"{"exceptions":[{"context":{"n":1}}]}"#,
+            r#"{"measurements":[{"type":5,"context":[]}]}"#,
+        ] {
+            assert!(decode(json.as_bytes()).is_err(), "Alloy refuses {json}");
+            assert!(agent(json).is_ok(), "the Agent accepts {json}");
+        }
+        assert!(matches!(
+            agent(r#"{"measurements":[{"type":5,"values":{"a":"1"}}]}"#),
+            Err(Error::Decode { path, .. }) if path == "measurements[0].values.a"
+        ));
     }
 
     #[test]

@@ -295,3 +295,63 @@ fn the_sdk_payloads_alloy_would_refuse_are_refused() {
     let gz = std::fs::read(dir("gzip").join("001.body.json.gz")).unwrap();
     assert!(Payload::from_json(&gz).is_err());
 }
+
+/// The lines a real Grafana Agent `app_agent_receiver` (main-729ce05) wrote to Loki for each
+/// recorded body (`fixtures/faro/agent-main-729ce05/`, see its README) are exactly
+/// [`AlloyVersion::Agent`]'s rendering, and every builder item is recognised in them.
+#[test]
+fn agent_receiver_lines_are_rendered_exactly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/faro");
+    let recorded = root.join("agent-main-729ce05/lines");
+    let mut names: Vec<_> = std::fs::read_dir(&recorded)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 20, "{names:?}");
+    let mut lines_checked = 0;
+    for name in names {
+        let stem = name.trim_end_matches(".lines");
+        let body_path = match stem.strip_prefix("web-sdk-") {
+            Some(rest) => {
+                let (mode, n) = rest.split_once('-').unwrap();
+                root.join(format!("web-sdk-2.12.1/{mode}/{n}.body.json"))
+            }
+            None => root.join(format!("agent-main-729ce05/{stem}.body.json")),
+        };
+        let payload = Payload::from_json(&std::fs::read(&body_path).unwrap()).unwrap();
+        let want: Vec<String> = payload
+            .loki_lines(AlloyVersion::Agent)
+            .iter()
+            .map(|l| l.line().unwrap())
+            .collect();
+        let got: Vec<String> = std::fs::read_to_string(recorded.join(&name))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(got, want, "{name}");
+        for line in &got {
+            let m = crate::compare(
+                line,
+                &AlloyVersion::ALL
+                    .iter()
+                    .flat_map(|v| payload.loki_lines(*v))
+                    .collect::<Vec<_>>(),
+            );
+            // The web SDK's lines without exceptions or measurements can equal Alloy's too.
+            assert!(m.exact.is_some(), "{name}: {m:?}");
+        }
+        if stem == "builder" {
+            let seqs: Vec<_> = got
+                .iter()
+                .map(|l| crate::item_seq(l, "fixture-agent"))
+                .collect();
+            // Item 2 is an exception written by hand without the builder's tag frame: the
+            // Agent drops its context, so nothing in its line says which item it was.
+            assert_eq!(seqs, [Some(0), Some(1), None, Some(3), Some(4)]);
+        }
+        lines_checked += got.len();
+    }
+    assert_eq!(lines_checked, 33);
+}

@@ -429,8 +429,8 @@ pub struct Event {
 /// `traces`: OTLP/JSON `{"resourceSpans": [...]}`, kept as opaque JSON.
 ///
 /// Alloy decodes it with the OpenTelemetry collector's `ptrace.JSONUnmarshaler` and hands it to
-/// `output.traces`; it never reaches Loki. This crate checks only that it is a JSON object and
-/// offers read accessors for the spans inside.
+/// `output.traces`; it never reaches Loki. This crate checks its members' JSON types as that
+/// reader does (a refusal names the member) and offers read accessors for the spans inside.
 #[derive(Clone, PartialEq)]
 pub struct Traces(pub(crate) Value);
 
@@ -446,6 +446,7 @@ impl Traces {
         if !value.is_object() {
             return Err(Error::decode(path, "expected an OTLP/JSON object"));
         }
+        crate::otlp_json::check_traces(&value, path)?;
         Ok(Traces(value))
     }
 

@@ -174,6 +174,8 @@ pub enum Method {
     Put,
     /// DELETE
     Delete,
+    /// OPTIONS (a CORS preflight)
+    Options,
 }
 
 /// A request body with its content headers.
@@ -271,6 +273,7 @@ impl Http {
             Method::Post => self.client.post(url),
             Method::Put => self.client.put(url),
             Method::Delete => self.client.delete(url),
+            Method::Options => self.client.request(reqwest::Method::OPTIONS, url),
         };
         if !query.is_empty() {
             req = req.query(query);

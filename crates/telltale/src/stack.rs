@@ -217,6 +217,21 @@ pub struct Alloy {
     pub faro_app_name: String,
     /// The `meta.app.environment` of every Faro payload the harness sends.
     pub faro_environment: String,
+    /// Which receiver writes the Faro lines, so they are judged against its format: `agent`
+    /// (the Grafana Agent's `app_agent_receiver`), `alloy-1.5` (1.5 to 1.11) or `alloy-1.12`
+    /// (1.12 and later). Unset: the release the admin port's `/metrics` reports
+    /// (`agent_build_info`, `alloy_build_info`), else any release this telltale knows.
+    pub faro_receiver: Option<String>,
+    /// A browser origin the Faro receiver must allow (its CORS `allowed_origins`), checked with a
+    /// preflight beside one from an origin it must refuse. Unset: CORS is not checked.
+    pub faro_allowed_origin: Option<String>,
+    /// The receiver's `max_allowed_payload_size`, checked by sending a body of exactly that size
+    /// (accepted) and one byte more (refused with 413). Unset: not checked.
+    pub faro_max_payload_bytes: Option<u64>,
+    /// The receiver's rate-limit burst, checked by sending that many requests plus five at
+    /// once: at least one must be refused with 429. Unset: not checked (the probe takes the
+    /// real app's budget for about a second).
+    pub faro_rate_limit_burst: Option<u32>,
 }
 
 impl Default for Alloy {
@@ -229,6 +244,10 @@ impl Default for Alloy {
             faro_api_key: None,
             faro_app_name: "telltale".into(),
             faro_environment: "telltale".into(),
+            faro_receiver: None,
+            faro_allowed_origin: None,
+            faro_max_payload_bytes: None,
+            faro_rate_limit_burst: None,
         }
     }
 }
@@ -655,6 +674,16 @@ impl Stack {
                 ));
             }
         }
+        if let Some(r) = &self.alloy.faro_receiver {
+            if telltale_faro::AlloyVersion::parse(r).is_none() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "alloy.faro_receiver {r:?} is not one of `agent`, `alloy-1.5`, `alloy-1.12`"
+                    ),
+                ));
+            }
+        }
         if self
             .glitchtip
             .canary_project
@@ -747,6 +776,16 @@ fn invalid(origin: &str, reason: String) -> StackError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_faro_receiver_must_be_a_release_telltale_renders() {
+        let stack = Stack::from_toml("[alloy]\nfaro_receiver = \"agent\"\n").unwrap();
+        assert_eq!(stack.alloy.faro_receiver.as_deref(), Some("agent"));
+        let err = Stack::from_toml("[alloy]\nfaro_receiver = \"alloy-1.2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("alloy.faro_receiver"), "{err}");
+    }
 
     #[test]
     fn an_empty_file_is_meridian_on_loopback() {

@@ -3,7 +3,9 @@
 //! the OTLP generator pointed at Loki's own OTLP endpoint (`LOKI_URL` + `/otlp`, there being no
 //! Alloy here) with every record read back from Loki, and through the Grafana Agent named by
 //! `OTLP_HTTP_URL`, whose exporter files the records under other labels (misrouted, not
-//! missing). An absent Alloy makes `otlp` and `faro` exit 2 as unavailable. No assertion here
+//! missing); `bench faro` through the Grafana Agent's `app_agent_receiver` (`FARO_RECEIVER_URL`)
+//! and the same receiver with its log pipeline cut (`FARO_CUT_RECEIVER_URL`). An absent Alloy
+//! makes `otlp` and `faro` exit 2 as unavailable. No assertion here
 //! is about speed: figures live in `docs/bench.md`.
 
 use std::path::Path;
@@ -222,4 +224,78 @@ fn otlp_and_faro_without_alloy_could_not_run() {
         assert!(stderr.contains("unavailable"), "{signal}: {stderr}");
         assert!(!stdout.contains("PASSED"), "{signal}: {stdout}");
     }
+}
+
+/// One 3 s `bench faro` step at `rate` items/s into the real Faro receiver at `receiver` (the
+/// Grafana Agent's `app_agent_receiver`), read back from the Loki at `loki`.
+fn faro_step(
+    loki: &str,
+    receiver: &str,
+    key_file: &str,
+    rate: f64,
+    settings: Settings,
+) -> BenchReport {
+    let dir = telltale_testsupport::TempDir::new("bench-faro-live");
+    let stack = write_stack(
+        &dir.0,
+        &format!("[loki]\nurl = {loki:?}\n[alloy]\nfaro_api_key = {{ file = {key_file:?} }}\n"),
+    );
+    let stack = Stack::from_file(Path::new(&stack)).unwrap();
+    let ctx = Context::new(stack, Options::default());
+    let settings = Settings {
+        step: Duration::from_secs(3),
+        ..settings
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        Bench::new(&ctx, Signal::Faro, settings)
+            .unwrap()
+            .receiver(receiver)
+            .fixed(rate, |_| {})
+            .await
+    })
+    .unwrap()
+}
+
+/// `bench faro` through the real receiver: every item accepted and read back from Loki; through
+/// the same receiver with its log pipeline cut (`FARO_CUT_RECEIVER_URL`), every item accepted
+/// (202) and every one missing, so the step does not hold.
+#[test]
+fn bench_faro_through_a_real_receiver_accounts_for_every_item() {
+    let Some(loki) = env("LOKI_URL", "telltale bench faro against a real Loki") else {
+        return;
+    };
+    let Some(receiver) = env(
+        "FARO_RECEIVER_URL",
+        "telltale bench faro through a real Faro receiver",
+    ) else {
+        return;
+    };
+    let Some(key) = env("FARO_API_KEY_FILE", "telltale bench faro's API key") else {
+        return;
+    };
+    let report = faro_step(&loki, &receiver, &key, 200.0, Settings::default());
+    let step = &report.steps[0];
+    let d = &step.delivery;
+    assert_eq!((step.sent, step.accepted), (600, 600), "{step:#?}");
+    assert_eq!((d.delivered, d.missing, d.misrouted), (600, 0, 0), "{d:#?}");
+    assert!(report.outcome.passed, "{report:#?}");
+
+    let Some(cut) = env(
+        "FARO_CUT_RECEIVER_URL",
+        "telltale bench faro through a receiver whose log pipeline is cut",
+    ) else {
+        return;
+    };
+    let settings = Settings {
+        deadline: Duration::from_secs(5),
+        settle: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let report = faro_step(&loki, &cut, &key, 200.0, settings);
+    let step = &report.steps[0];
+    let d = &step.delivery;
+    assert_eq!((step.sent, step.accepted), (600, 600), "{step:#?}");
+    assert_eq!((d.delivered, d.missing), (0, 600), "{d:#?}");
+    assert!(!report.outcome.passed, "{report:#?}");
 }
