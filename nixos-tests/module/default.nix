@@ -19,7 +19,6 @@ let
     mkEnableOption
     mkIf
     mkDefault
-    mkForce
     types
     ;
 
@@ -28,6 +27,12 @@ let
   grafanaDir = "${stateRoot}/grafana";
   glitchtipDir = "${stateRoot}/glitchtip";
   postgresDir = "${glitchtipDir}/postgres";
+  # GlitchTip's own PostgreSQL: a separate instance (user, data directory, socket directory, port),
+  # so a host that already runs nixpkgs' services.postgresql keeps it untouched.
+  pgUser = "meridian-postgres";
+  pgSocketDir = "/run/meridian-postgresql";
+  pgBin = cfg.postgresql.package;
+  pgConn = "--host=${pgSocketDir} --port=${toString cfg.ports.postgres}";
   grafanaDb = "${grafanaDir}/data/grafana.db";
 
   # The major versions this module was written and evaluated against. A nixpkgs that moves one of
@@ -156,7 +161,7 @@ let
     // Pipeline 3: Faro -> Loki, labelled source=pwa-faro.
     ${lib.optionalString (cfg.secrets.faroApiKeyFile != null) ''
       local.file "faro_api_key" {
-        filename  = "/run/credentials/alloy.service/faro-api-key"
+        filename  = ${q faroKeyCopy}
         is_secret = true
       }
     ''}
@@ -272,11 +277,30 @@ let
     };
   };
 
-  # Keeps the newest N files matching a glob in a directory; used by both backup jobs.
-  prune = dir: pattern: keep: ''
-    ls -1t ${dir}/${pattern} 2>/dev/null | tail -n +${toString (keep + 1)} | while read -r old; do
-      rm -f -- "$old"
-    done
+  # Keeps the newest `keep` artefacts of a backup directory. Their names carry a UTC timestamp
+  # (YYYYmmddTHHMMSSZ), so the glob's sorted order is oldest first; no `ls` parsing (shellcheck's
+  # SC2012 fails writeShellApplication's build on that).
+  prune = dir: prefix: suffix: keep: ''
+    shopt -s nullglob
+    artefacts=(${lib.escapeShellArg dir}/${prefix}*${suffix})
+    excess=$(( ''${#artefacts[@]} - ${toString keep} ))
+    if (( excess > 0 )); then
+      rm -f -- "''${artefacts[@]:0:excess}"
+    fi
+  '';
+
+  # The newest artefact (or the one given as $1) into the variable named by the first argument.
+  newest = var: dir: prefix: suffix: ''
+    shopt -s nullglob
+    artefacts=(${lib.escapeShellArg dir}/${prefix}*${suffix})
+    if [ "$#" -ge 1 ]; then
+      ${var}=$1
+    elif (( ''${#artefacts[@]} > 0 )); then
+      ${var}=''${artefacts[-1]}
+    else
+      echo "no ${prefix}*${suffix} in ${dir}" >&2
+      exit 1
+    fi
   '';
 
   grafanaBackup = pkgs.writeShellApplication {
@@ -292,7 +316,7 @@ let
       sqlite3 ${grafanaDb} ".backup '$tmp'"
       sqlite3 "$tmp" "PRAGMA integrity_check" | grep -qx ok
       mv "$tmp" ${cfg.backup.grafanaDir}/grafana-"$stamp".db
-      ${prune cfg.backup.grafanaDir "grafana-*.db" cfg.backup.keepGrafana}
+      ${prune cfg.backup.grafanaDir "grafana-" ".db" cfg.backup.keepGrafana}
     '';
   };
 
@@ -305,7 +329,7 @@ let
     ];
     text = ''
       # Usage: meridian-restore-grafana [SNAPSHOT]   (default: the newest snapshot)
-      snapshot=''${1:-$(ls -1t ${cfg.backup.grafanaDir}/grafana-*.db | head -n 1)}
+      ${newest "snapshot" cfg.backup.grafanaDir "grafana-" ".db"}
       sqlite3 "$snapshot" "PRAGMA integrity_check" | grep -qx ok
       systemctl stop grafana.service
       install -D -m 0640 -o grafana -g grafana "$snapshot" ${grafanaDb}
@@ -315,17 +339,16 @@ let
     '';
   };
 
-  pgBin = config.services.postgresql.package;
   glitchtipBackup = pkgs.writeShellApplication {
     name = "meridian-backup-glitchtip";
     runtimeInputs = [ pkgs.coreutils ];
     text = ''
       stamp=$(date -u +%Y%m%dT%H%M%SZ)
       tmp=${cfg.backup.glitchtipDir}/.glitchtip-$stamp.dump.part
-      ${pgBin}/bin/pg_dump --port=${toString cfg.ports.postgres} --format=custom --file="$tmp" glitchtip
+      ${pgBin}/bin/pg_dump ${pgConn} --format=custom --file="$tmp" glitchtip
       ${pgBin}/bin/pg_restore --list "$tmp" >/dev/null
       mv "$tmp" ${cfg.backup.glitchtipDir}/glitchtip-"$stamp".dump
-      ${prune cfg.backup.glitchtipDir "glitchtip-*.dump" cfg.backup.keepGlitchtip}
+      ${prune cfg.backup.glitchtipDir "glitchtip-" ".dump" cfg.backup.keepGlitchtip}
     '';
   };
 
@@ -338,13 +361,61 @@ let
     ];
     text = ''
       # Usage: meridian-restore-glitchtip [DUMP]   (default: the newest dump). Run as root.
-      dump=''${1:-$(ls -1t ${cfg.backup.glitchtipDir}/glitchtip-*.dump | head -n 1)}
+      ${newest "dump" cfg.backup.glitchtipDir "glitchtip-" ".dump"}
       systemctl stop glitchtip.service glitchtip-worker.service
-      runuser -u postgres -- ${pgBin}/bin/dropdb --port=${toString cfg.ports.postgres} --if-exists glitchtip
-      runuser -u postgres -- ${pgBin}/bin/createdb --port=${toString cfg.ports.postgres} --owner=glitchtip glitchtip
-      runuser -u postgres -- ${pgBin}/bin/pg_restore --port=${toString cfg.ports.postgres} --dbname=glitchtip --no-owner --role=glitchtip --exit-on-error "$dump"
+      runuser -u ${pgUser} -- ${pgBin}/bin/dropdb ${pgConn} --if-exists glitchtip
+      runuser -u ${pgUser} -- ${pgBin}/bin/createdb ${pgConn} --owner=glitchtip glitchtip
+      runuser -u ${pgUser} -- ${pgBin}/bin/pg_restore ${pgConn} --dbname=glitchtip --no-owner --role=glitchtip --exit-on-error "$dump"
       systemctl start glitchtip.service glitchtip-worker.service
       echo "restored $dump"
+    '';
+  };
+
+  # Secret files usually end in a newline (sops-nix, agenix, `echo >`), Alloy's local.file hands
+  # over every byte and faro.receiver compares the x-api-key header byte for byte: every request
+  # would get 401. So Alloy reads a copy without the trailing newline, made before each start
+  # from its systemd credential, in its own private runtime directory.
+  faroKeyCopy = "/run/alloy/faro-api-key";
+  faroKeyPrep = pkgs.writeShellApplication {
+    name = "meridian-alloy-faro-key";
+    runtimeInputs = [ pkgs.coreutils ];
+    text = ''
+      umask 077
+      # Command substitution drops every trailing newline; a CR from a CRLF file goes too.
+      key=$(cat "$CREDENTIALS_DIRECTORY/faro-api-key")
+      key=''${key%$'\r'}
+      printf '%s' "$key" > "$RUNTIME_DIRECTORY/faro-api-key"
+    '';
+  };
+
+  # The separate PostgreSQL: initialised on first start, GlitchTip's role and database ensured
+  # after every start (idempotent).
+  pgInit = pkgs.writeShellApplication {
+    name = "meridian-postgresql-init";
+    runtimeInputs = [ pgBin ];
+    text = ''
+      if [ ! -s "$PGDATA/PG_VERSION" ]; then
+        initdb --username=${pgUser} --auth-local=peer --auth-host=reject --encoding=UTF8 --pgdata="$PGDATA"
+      fi
+    '';
+  };
+  pgEnsure = pkgs.writeShellApplication {
+    name = "meridian-postgresql-ensure";
+    runtimeInputs = [
+      pgBin
+      pkgs.gnugrep
+    ];
+    text = ''
+      export PGHOST=${pgSocketDir} PGPORT=${toString cfg.ports.postgres}
+      for _ in $(seq 60); do pg_isready --quiet && break; sleep 1; done
+      if ! psql --dbname=postgres --tuples-only --no-align \
+        --command="SELECT 1 FROM pg_roles WHERE rolname = 'glitchtip'" | grep -qx 1; then
+        createuser glitchtip
+      fi
+      if ! psql --dbname=postgres --tuples-only --no-align \
+        --command="SELECT 1 FROM pg_database WHERE datname = 'glitchtip'" | grep -qx 1; then
+        createdb --owner=glitchtip glitchtip
+      fi
     '';
   };
 
@@ -420,7 +491,7 @@ in
       otlpHttp = port "Alloy OTLP HTTP receiver." 4318;
       faro = port "Alloy Faro receiver." 12347;
       glitchtip = port "GlitchTip web (the spec's published port)." 8200;
-      postgres = port "GlitchTip's PostgreSQL (loopback and socket only, never opened)." 5433;
+      postgres = port "GlitchTip's own PostgreSQL (socket only: no TCP listener, never opened)." 5433;
     };
 
     retention = {
@@ -567,6 +638,24 @@ in
       };
     };
 
+    postgresql.package = mkOption {
+      type = types.package;
+      default = pkgs.postgresql_17;
+      defaultText = lib.literalExpression "pkgs.postgresql_17";
+      description = ''
+        The PostgreSQL of GlitchTip's own instance (separate from `services.postgresql`). Changing
+        its major version needs a dump and restore (`meridian-backup-glitchtip`, then
+        `meridian-restore-glitchtip` on the new version).
+      '';
+    };
+
+    internal.shellApplications = mkOption {
+      type = types.listOf types.package;
+      internal = true;
+      readOnly = true;
+      description = "Every writeShellApplication the module builds, for `cargo xtask vm-test --check`.";
+    };
+
     stackDescription = {
       path = mkOption {
         type = types.str;
@@ -613,6 +702,16 @@ in
         }
       ];
 
+    services.meridian-observability.internal.shellApplications = [
+      grafanaBackup
+      grafanaRestore
+      glitchtipBackup
+      glitchtipRestore
+      faroKeyPrep
+      pgInit
+      pgEnsure
+    ];
+
     # Everything is opened on the tailnet interface only; nothing here touches allowedTCPPorts, so
     # the public side keeps the default deny (plus the edge port when enabled).
     networking.firewall.enable = mkDefault true;
@@ -651,8 +750,8 @@ in
       };
       ${postgresDir}.d = {
         mode = "0700";
-        user = "postgres";
-        group = "postgres";
+        user = pgUser;
+        group = pgUser;
       };
       "${stateRoot}/backup".d = {
         mode = "0755";
@@ -666,8 +765,8 @@ in
       };
       ${cfg.backup.glitchtipDir}.d = {
         mode = "0700";
-        user = "postgres";
-        group = "postgres";
+        user = pgUser;
+        group = pgUser;
       };
     };
 
@@ -875,7 +974,8 @@ in
       enable = true;
       stateDir = glitchtipDir;
       environmentFiles = [ cfg.secrets.glitchtipEnvFile ];
-      database.createLocally = true;
+      # Not nixpkgs' services.postgresql: that is the host's (see meridian-postgresql below).
+      database.createLocally = false;
       redis.createLocally = true;
       settings = {
         GRANIAN_HOST = "0.0.0.0";
@@ -884,22 +984,53 @@ in
         GLITCHTIP_MAX_EVENT_LIFE_DAYS = cfg.retention.glitchtipDays;
         ENABLE_USER_REGISTRATION = false;
         ENABLE_ORGANIZATION_CREATION = false;
-        # SPEC: the module hard-codes the socket URL without a port; PostgreSQL listens on 5433
-        # here, so the URL names it.
-        DATABASE_URL = mkForce "postgresql://@:${toString cfg.ports.postgres}/glitchtip";
+        # The socket of the separate instance: libpq takes the directory from PGHOST, the URL
+        # names the port.
+        DATABASE_URL = "postgresql://@:${toString cfg.ports.postgres}/glitchtip";
+        PGHOST = pgSocketDir;
       };
     };
     # SPEC: GlitchTip's unit keeps `StateDirectory = glitchtip` (an empty /var/lib/glitchtip) and
     # bind-mounts `<stateDir>/uploads`; under ProtectSystem=strict that path must be writable.
-    systemd.services.glitchtip.serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
-    systemd.services.glitchtip-worker.serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
+    systemd.services.glitchtip = {
+      requires = [ "meridian-postgresql.service" ];
+      after = [ "meridian-postgresql.service" ];
+      serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
+    };
+    systemd.services.glitchtip-worker = {
+      requires = [ "meridian-postgresql.service" ];
+      after = [ "meridian-postgresql.service" ];
+      serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
+    };
 
-    services.postgresql = {
-      enable = true;
-      dataDir = postgresDir;
-      settings.port = cfg.ports.postgres;
-      # Loopback and the socket only; never opened in the firewall.
-      enableTCPIP = false;
+    # GlitchTip's PostgreSQL: its own user, data directory, socket directory and port, beside any
+    # PostgreSQL the host already runs (nixpkgs' services.postgresql is single-instance, and
+    # taking it over would move the host's own databases). Socket only: no TCP listener at all.
+    users.users.${pgUser} = {
+      isSystemUser = true;
+      group = pgUser;
+      home = postgresDir;
+    };
+    users.groups.${pgUser} = { };
+    systemd.services.meridian-postgresql = {
+      description = "PostgreSQL for GlitchTip (meridian-observability)";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "local-fs.target" ];
+      environment.PGDATA = postgresDir;
+      serviceConfig = {
+        Type = "notify";
+        User = pgUser;
+        Group = pgUser;
+        RuntimeDirectory = lib.removePrefix "/run/" pgSocketDir;
+        RuntimeDirectoryMode = "0755";
+        ExecStartPre = lib.getExe pgInit;
+        ExecStart = "${pgBin}/bin/postgres -c port=${toString cfg.ports.postgres} -c listen_addresses= -c unix_socket_directories=${pgSocketDir}";
+        ExecStartPost = lib.getExe pgEnsure;
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        KillSignal = "SIGINT";
+        KillMode = "mixed";
+        TimeoutSec = 120;
+      };
     };
 
     systemd.services.meridian-glitchtip-admin = mkIf (cfg.glitchtip.adminEmail != null) {
@@ -975,9 +1106,12 @@ in
         "loki.service"
         "prometheus.service"
       ];
-      serviceConfig.LoadCredential = mkIf (cfg.secrets.faroApiKeyFile != null) [
-        "faro-api-key:${toString cfg.secrets.faroApiKeyFile}"
-      ];
+      serviceConfig = mkIf (cfg.secrets.faroApiKeyFile != null) {
+        LoadCredential = [ "faro-api-key:${toString cfg.secrets.faroApiKeyFile}" ];
+        RuntimeDirectory = "alloy";
+        RuntimeDirectoryMode = "0700";
+        ExecStartPre = [ (lib.getExe faroKeyPrep) ];
+      };
     };
     systemd.services.grafana = {
       after = [
@@ -1009,10 +1143,10 @@ in
     };
     systemd.services.meridian-backup-glitchtip = mkIf cfg.backup.enable {
       description = "pg_dump GlitchTip's database (keep ${toString cfg.backup.keepGlitchtip})";
-      after = [ "postgresql.target" ];
+      after = [ "meridian-postgresql.service" ];
       serviceConfig = {
         Type = "oneshot";
-        User = "postgres";
+        User = pgUser;
         ExecStart = lib.getExe glitchtipBackup;
         UMask = "0077";
       };

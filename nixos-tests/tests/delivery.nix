@@ -1,7 +1,7 @@
 # delivery: every signal reaches its store, for every app and project. The harness runs twice:
 # on meridian (journald is local by nature) and on a tailnet peer over Tailscale, the path the
 # applications' own senders and the operators use.
-{ meridian, tailnet, harness, vmSize, ... }:
+{ meridian, tailnet, harness, harnessHost, vmSize, ... }:
 {
   name = "meridian-delivery";
   nodes = {
@@ -14,7 +14,10 @@
       virtualisation = vmSize;
     };
     peer = {
-      imports = [ tailnet.member ];
+      imports = [
+        tailnet.member
+        harnessHost
+      ];
       virtualisation.memorySize = 1024;
     };
   };

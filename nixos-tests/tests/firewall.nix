@@ -1,7 +1,7 @@
 # firewall: from the tailnet peer every service port is open; from the internet host every one is
 # closed and the edge forwards only GlitchTip's two ingestion paths (the harness's `firewall`
 # scenario with probe_edge), plus raw probes of the traversal and encoding tricks nginx must refuse.
-{ meridian, tailnet, harness, vmSize, ... }:
+{ meridian, tailnet, harness, harnessHost, vmSize, ... }:
 {
   name = "meridian-firewall";
   nodes = {
@@ -20,16 +20,17 @@
       };
     };
     peer = {
-      imports = [ tailnet.member ];
+      imports = [
+        tailnet.member
+        harnessHost
+      ];
       virtualisation.memorySize = 1024;
     };
     # On the test network only, outside the tailnet: the public internet's view.
-    internet =
-      { pkgs, ... }:
-      {
-        virtualisation.memorySize = 1024;
-        environment.systemPackages = [ pkgs.curl ];
-      };
+    internet = {
+      imports = [ harnessHost ];
+      virtualisation.memorySize = 1024;
+    };
   };
   testScript = harness + ''
     start_all()
