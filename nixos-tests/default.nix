@@ -123,5 +123,13 @@ tests
   # assertion without a VM; `nix-instantiate --eval --strict -A stackJson` prints the description.
   module = bare.config.system.build.toplevel;
   inherit hostPostgres;
+  # What a build would check, for `cargo xtask vm-test --check` (see lib/checks.nix).
+  checks = import ./lib/checks.nix {
+    inherit lib tests;
+    systems = {
+      module = bare.config;
+      hostPostgres = withHostPostgres.config;
+    };
+  };
   stackJson = bare.config.environment.etc."telltale/stack.json".text;
 }

@@ -1057,6 +1057,9 @@ in
     # --- Public edge: only the ingestion paths --------------------------------------------------
     services.nginx = mkIf cfg.publicEdge.enable {
       enable = true;
+      # A changed edge config is reloaded, not restarted: ingestion keeps flowing. (It also puts
+      # the config at /etc/nginx/nginx.conf, where `vm-test --check` finds it for `nginx -t`.)
+      enableReload = true;
       recommendedProxySettings = true;
       # Nothing about the server in error pages or headers.
       serverTokens = false;

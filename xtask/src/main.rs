@@ -3,6 +3,7 @@
 //! `cargo xtask ci` runs exactly what CI runs, so a green local run means a green CI.
 
 mod tidy;
+mod vm_check;
 mod vm_test;
 
 use std::path::{Path, PathBuf};
