@@ -23,6 +23,10 @@ let
     ;
 
   stateRoot = cfg.stateDir;
+  # Every service binds the tailnet address when one is given, else all addresses.
+  listen = if cfg.bindAddress != null then cfg.bindAddress else "0.0.0.0";
+  listenHostPort =
+    port: if lib.hasInfix ":" listen then "[${listen}]:${toString port}" else "${listen}:${toString port}";
   lokiDir = "${stateRoot}/loki";
   grafanaDir = "${stateRoot}/grafana";
   glitchtipDir = "${stateRoot}/glitchtip";
@@ -61,13 +65,14 @@ let
   secretFile =
     description:
     mkOption {
-      type = types.nullOr types.path;
+      # externalPath: an absolute path outside the store, as a string. A path literal
+      # (`./secret`) is refused by the type, so a secret can never be copied into the store.
+      type = types.nullOr types.externalPath;
       default = null;
       example = "/run/secrets/observability/example";
       description = ''
         ${description}
-        A file read at run time by the service (sops-nix or agenix style). Give it as a string so it is
-        not copied into the Nix store.
+        A file read at run time by the service (sops-nix or agenix style), given as a string.
       '';
     };
 
@@ -121,10 +126,10 @@ let
     // there is no Tempo, and a batch processor without a traces output discards them.
     otelcol.receiver.otlp "default" {
       grpc {
-        endpoint = ${q "0.0.0.0:${toString cfg.ports.otlpGrpc}"}
+        endpoint = ${q (listenHostPort cfg.ports.otlpGrpc)}
       }
       http {
-        endpoint = ${q "0.0.0.0:${toString cfg.ports.otlpHttp}"}
+        endpoint = ${q (listenHostPort cfg.ports.otlpHttp)}
       }
       output {
         logs    = [otelcol.processor.batch.default.input]
@@ -167,7 +172,7 @@ let
     ''}
     faro.receiver "pwa" {
       server {
-        listen_address       = "0.0.0.0"
+        listen_address       = ${q listen}
         listen_port          = ${toString cfg.ports.faro}
         cors_allowed_origins = ${q cfg.faroCorsOrigins}
         ${lib.optionalString (
@@ -531,6 +536,73 @@ in
       description = "The one shared operator user, created at boot if missing.";
     };
 
+    grafana.operatorRole = mkOption {
+      type = types.enum [
+        "Viewer"
+        "Editor"
+        "Admin"
+      ];
+      default = "Editor";
+      description = "The operator's role in the main organization (set at every boot).";
+    };
+
+    grafana.dashboardsDir = mkOption {
+      type = types.str;
+      default = "${cfg.stateDir}/grafana/provisioned";
+      defaultText = lib.literalExpression ''"''${stateDir}/grafana/provisioned"'';
+      description = "Dashboards (JSON files) Grafana provisions from this directory and keeps in sync.";
+    };
+
+    bindAddress = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "100.101.102.103";
+      description = ''
+        The tailnet address every service binds (Tailscale keeps a node's address). `null` binds all
+        addresses and leaves the per-interface firewall as the only boundary: tailscaled's own
+        `ts-input` chain accepts everything on the tailnet interface, so binding is the stronger
+        guarantee. Binding a tailnet address before tailscaled brings it up is allowed through
+        `net.ipv4.ip_nonlocal_bind`/`net.ipv6.ip_nonlocal_bind`.
+      '';
+    };
+
+    email = {
+      from = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "glitchtip@example.org";
+        description = "DEFAULT_FROM_EMAIL of GlitchTip's notifications (needs `secrets.glitchtipEmailEnvFile`).";
+      };
+    };
+
+    memoryMax = mkOption {
+      type = types.attrsOf types.str;
+      default = {
+        loki = "512M";
+        prometheus = "512M";
+        grafana = "256M";
+        alloy = "256M";
+        glitchtip = "768M";
+        glitchtip-worker = "512M";
+        meridian-postgresql = "256M";
+        redis-glitchtip = "128M";
+      };
+      description = ''
+        systemd MemoryMax per unit of the stack (together about 3.2 GB, the stack's RAM budget), so
+        the stack cannot starve the applications: observability fails open. Each unit also gets a
+        positive OOMScoreAdjust, so under global memory pressure the kernel picks the stack first.
+      '';
+    };
+
+    returns = mkOption {
+      type = types.attrsOf (types.nullOr types.str);
+      readOnly = true;
+      description = ''
+        What the deployment hands back, for other modules and the nixos-config: the tailnet URL of
+        each service, the OTLP endpoints, the Faro URL and the public edge's ingestion route.
+      '';
+    };
+
     glitchtip = {
       organization = mkOption {
         type = types.str;
@@ -601,6 +673,7 @@ in
       glitchtipEnvFile = secretFile "An environment file for GlitchTip holding at least SECRET_KEY=….";
       glitchtipAdminPasswordFile = secretFile "The first GlitchTip admin's password.";
       faroApiKeyFile = secretFile "The Faro receiver's API key; null accepts payloads without one.";
+      glitchtipEmailEnvFile = secretFile "An environment file for GlitchTip with EMAIL_URL=smtp://user:password@host:587 (the SMTP URL holds a password).";
     };
 
     backup = {
@@ -664,8 +737,15 @@ in
       };
       host = mkOption {
         type = types.str;
-        default = "127.0.0.1";
+        default = if cfg.bindAddress != null then cfg.bindAddress else "127.0.0.1";
+        defaultText = lib.literalExpression ''if bindAddress != null then bindAddress else "127.0.0.1"'';
         description = "The host the harness reaches the services on, as written in the description.";
+      };
+      tailnetHost = mkOption {
+        type = types.str;
+        default = cfg.hostLabel;
+        defaultText = lib.literalExpression "hostLabel";
+        description = "The host's tailnet (MagicDNS) name, used in `returns`.";
       };
       glitchtipTokenFile = mkOption {
         type = types.nullOr types.str;
@@ -675,7 +755,7 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
+  config = mkIf cfg.enable (lib.mkMerge [ {
     assertions =
       lib.mapAttrsToList (name: major: {
         assertion = lib.versions.major actualVersions.${name} == major;
@@ -695,12 +775,44 @@ in
           message = "meridian-observability: glitchtip.adminEmail and secrets.glitchtipAdminPasswordFile go together.";
         }
         {
-          assertion = lib.all (s: lib.hasPrefix "/" (toString s) && !(lib.hasPrefix builtins.storeDir (toString s))) (
-            lib.filter (s: s != null) (lib.attrValues cfg.secrets)
-          );
-          message = "meridian-observability: secret files must be absolute paths outside the Nix store (pass them as strings).";
+          # The interface allowlist is the boundary when nothing is bound; it only exists with
+          # the firewall on.
+          assertion = config.networking.firewall.enable;
+          message = "meridian-observability: networking.firewall.enable must stay true (the stack's ports are opened only on ${cfg.tailnetInterface}).";
+        }
+        {
+          assertion = (cfg.email.from == null) == (cfg.secrets.glitchtipEmailEnvFile == null);
+          message = "meridian-observability: email.from and secrets.glitchtipEmailEnvFile go together.";
         }
       ];
+
+    services.meridian-observability.returns =
+      let
+        host = cfg.stackDescription.tailnetHost;
+        url = p: "http://${host}:${toString p}";
+      in
+      {
+        grafana = url cfg.ports.grafana;
+        loki = url cfg.ports.loki;
+        prometheus = url cfg.ports.prometheus;
+        glitchtip = url cfg.ports.glitchtip;
+        alloy = url cfg.ports.alloy;
+        otlpHttp = url cfg.ports.otlpHttp;
+        otlpGrpc = "${host}:${toString cfg.ports.otlpGrpc}";
+        faro = "${url cfg.ports.faro}/collect";
+        edgeRoute =
+          if cfg.publicEdge.enable then
+            "${if cfg.publicEdge.url != null then cfg.publicEdge.url else "http://<public address>:${toString cfg.publicEdge.port}"} -> ^/api/[0-9]+/(envelope|store)/$ (POST, OPTIONS)"
+          else
+            null;
+      };
+
+    boot.kernel.sysctl = mkIf (cfg.bindAddress != null) {
+      "net.ipv4.ip_nonlocal_bind" = 1;
+      "net.ipv6.ip_nonlocal_bind" = 1;
+    };
+
+    # (The memory limits are merged in at the end of this file.)
 
     services.meridian-observability.internal.shellApplications = [
       grafanaBackup
@@ -743,6 +855,11 @@ in
         user = "root";
         group = "root";
       };
+      ${cfg.grafana.dashboardsDir}.d = {
+        mode = "0755";
+        user = "root";
+        group = "grafana";
+      };
       ${glitchtipDir}.d = {
         mode = "0755";
         user = "root";
@@ -777,6 +894,7 @@ in
       configuration = {
         auth_enabled = false;
         server = {
+          http_listen_address = listen;
           http_listen_port = cfg.ports.loki;
           grpc_listen_address = "127.0.0.1";
           grpc_listen_port = cfg.ports.lokiGrpc;
@@ -837,6 +955,7 @@ in
     services.prometheus = {
       enable = true;
       port = cfg.ports.prometheus;
+      listenAddress = listen;
       # SPEC: nixpkgs' module keeps state under /var/lib/<stateDir> through systemd's
       # StateDirectory, so the path is given relative to /var/lib.
       stateDir = lib.removePrefix "/var/lib/" "${stateRoot}/prometheus";
@@ -861,6 +980,7 @@ in
       ];
       exporters.node = {
         enable = true;
+        listenAddress = listen;
         port = cfg.ports.nodeExporter;
         enabledCollectors = [ "systemd" ];
       };
@@ -872,7 +992,7 @@ in
       dataDir = grafanaDir;
       settings = {
         server = {
-          http_addr = "0.0.0.0";
+          http_addr = listen;
           http_port = cfg.ports.grafana;
         };
         database.path = grafanaDb;
@@ -892,6 +1012,16 @@ in
       };
       provision = {
         enable = true;
+        dashboards.settings.providers = [
+          {
+            name = "meridian";
+            type = "file";
+            # Files removed from the directory disappear from Grafana too.
+            disableDeletion = false;
+            allowUiUpdates = false;
+            options.path = cfg.grafana.dashboardsDir;
+          }
+        ];
         datasources.settings = {
           apiVersion = 1;
           prune = true;
@@ -944,18 +1074,23 @@ in
         for _ in $(seq 120); do curl -fsS "$base/api/health" >/dev/null && break; sleep 1; done
         # The admin credential goes through a curl config on stdin, never the command line.
         auth() { printf 'user = "admin:%s"\n' "$(cat "$CREDENTIALS_DIRECTORY/admin")"; }
-        if auth | curl -fsS -K - "$base/api/users/lookup?loginOrEmail=${cfg.grafana.operatorUser}" >/dev/null; then
-          exit 0
+        if user=$(auth | curl -fsS -K - "$base/api/users/lookup?loginOrEmail=${cfg.grafana.operatorUser}"); then
+          id=$(printf '%s' "$user" | jq -r .id)
+        else
+          # curl reads its config (with the admin password) from stdin, so the body goes through
+          # a private runtime file.
+          jq -n --arg login ${lib.escapeShellArg cfg.grafana.operatorUser} \
+                --rawfile password "$CREDENTIALS_DIRECTORY/operator" \
+                '{name: $login, login: $login, email: ($login + "@localhost"), password: ($password | rtrimstr("\n"))}' \
+            > "$RUNTIME_DIRECTORY/operator.json"
+          id=$(auth | curl -fsS -K - -H 'Content-Type: application/json' \
+            --data-binary @"$RUNTIME_DIRECTORY/operator.json" "$base/api/admin/users" | jq -r .id)
+          rm -f "$RUNTIME_DIRECTORY/operator.json"
         fi
-        # curl reads its config (with the admin password) from stdin, so the body goes through a
-        # private runtime file.
-        jq -n --arg login ${lib.escapeShellArg cfg.grafana.operatorUser} \
-              --rawfile password "$CREDENTIALS_DIRECTORY/operator" \
-              '{name: $login, login: $login, email: ($login + "@localhost"), password: ($password | rtrimstr("\n"))}' \
-          > "$RUNTIME_DIRECTORY/operator.json"
-        auth | curl -fsS -K - -H 'Content-Type: application/json' \
-          --data-binary @"$RUNTIME_DIRECTORY/operator.json" "$base/api/admin/users" >/dev/null
-        rm -f "$RUNTIME_DIRECTORY/operator.json"
+        # A created user joins the main organization as Viewer; the operator edits dashboards.
+        jq -n --arg role ${cfg.grafana.operatorRole} '{role: $role}' > "$RUNTIME_DIRECTORY/role.json"
+        auth | curl -fsS -K - -X PATCH -H 'Content-Type: application/json' \
+          --data-binary @"$RUNTIME_DIRECTORY/role.json" "$base/api/org/users/$id" >/dev/null
       '';
     };
 
@@ -963,7 +1098,7 @@ in
     services.alloy = {
       enable = true;
       extraFlags = [
-        "--server.http.listen-addr=0.0.0.0:${toString cfg.ports.alloy}"
+        "--server.http.listen-addr=${listenHostPort cfg.ports.alloy}"
         "--disable-reporting"
       ];
     };
@@ -973,17 +1108,21 @@ in
     services.glitchtip = {
       enable = true;
       stateDir = glitchtipDir;
-      environmentFiles = [ cfg.secrets.glitchtipEnvFile ];
+      environmentFiles = [
+        cfg.secrets.glitchtipEnvFile
+      ]
+      ++ lib.optional (cfg.secrets.glitchtipEmailEnvFile != null) cfg.secrets.glitchtipEmailEnvFile;
       # Not nixpkgs' services.postgresql: that is the host's (see meridian-postgresql below).
       database.createLocally = false;
       redis.createLocally = true;
       settings = {
-        GRANIAN_HOST = "0.0.0.0";
+        GRANIAN_HOST = listen;
         GRANIAN_PORT = cfg.ports.glitchtip;
         GLITCHTIP_DOMAIN = cfg.glitchtip.domain;
         GLITCHTIP_MAX_EVENT_LIFE_DAYS = cfg.retention.glitchtipDays;
         ENABLE_USER_REGISTRATION = false;
         ENABLE_ORGANIZATION_CREATION = false;
+        DEFAULT_FROM_EMAIL = mkIf (cfg.email.from != null) cfg.email.from;
         # The socket of the separate instance: libpq takes the directory from PGHOST, the URL
         # names the port.
         DATABASE_URL = "postgresql://@:${toString cfg.ports.postgres}/glitchtip";
@@ -1082,7 +1221,7 @@ in
           # encoding, dot segment, doubled slash or extra path in it is refused, so what GlitchTip
           # sees is exactly what was matched.
           "~ ${edgeLocationRegex}" = {
-            proxyPass = "http://127.0.0.1:${toString cfg.ports.glitchtip}";
+            proxyPass = "http://${if cfg.bindAddress != null then listenHostPort cfg.ports.glitchtip else "127.0.0.1:${toString cfg.ports.glitchtip}"}";
             extraConfig = ''
               if ($request_uri !~ "^/api/[0-9]+/(envelope|store)/(\?[A-Za-z0-9_.=&%-]*)?$") {
                 return 404;
@@ -1171,5 +1310,13 @@ in
 
     # --- The harness's stack description --------------------------------------------------------
     environment.etc.${cfg.stackDescription.path}.text = builtins.toJSON stackDescription;
-  };
+  }
+  {
+    systemd.services = lib.mapAttrs (_: max: {
+      serviceConfig = {
+        MemoryMax = max;
+        OOMScoreAdjust = 500;
+      };
+    }) cfg.memoryMax;
+  } ]);
 }
