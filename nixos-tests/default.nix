@@ -113,6 +113,8 @@ let
     "retention"
     "faults"
     "load"
+    "resilience"
+    "podman-apps"
   ];
   tests = lib.genAttrs testNames (name: pkgs.testers.runNixOSTest (import (./tests + "/${name}.nix") common));
 in

@@ -1,11 +1,13 @@
 # The meridian node: the observability module (ours, or the one `cargo xtask vm-test --module`
-# passes), the stand-in applications, tailscale, and test secrets generated at boot inside the VM
+# passes), the stand-in applications, tailscale, and test secrets generated at first boot inside the VM
 # (so no secret is ever in the Nix store, even in tests).
 { meridianModule, telltale }:
 { config, lib, pkgs, ... }:
 
 let
-  secrets = "/run/secrets/observability";
+  # On the VM's disk, not /run: the resilience test reboots meridian, and Grafana keeps the admin
+  # password it first started with (sops-nix and agenix also keep their sources on disk).
+  secrets = "/var/lib/meridian-secrets/observability";
   cfg = config.services.meridian-observability;
 in
 {
@@ -66,7 +68,7 @@ in
       # Grafana reads its files itself (file provider), as user grafana.
       chgrp grafana ${secrets}/grafana-admin ${secrets}/grafana-secret-key
       chmod 0640 ${secrets}/grafana-admin ${secrets}/grafana-secret-key
-      chmod 0755 /run/secrets ${secrets}
+      chmod 0755 /var/lib/meridian-secrets ${secrets}
     '';
   };
 

@@ -709,6 +709,11 @@ in
         default = "daily";
         description = "systemd calendar expression for both backup jobs.";
       };
+      randomizedDelay = mkOption {
+        type = types.str;
+        default = "15m";
+        description = "RandomizedDelaySec of both backup timers.";
+      };
     };
 
     postgresql.package = mkOption {
@@ -1280,7 +1285,7 @@ in
       timerConfig = {
         OnCalendar = cfg.backup.onCalendar;
         Persistent = true;
-        RandomizedDelaySec = "15m";
+        RandomizedDelaySec = cfg.backup.randomizedDelay;
       };
     };
     systemd.services.meridian-backup-glitchtip = mkIf cfg.backup.enable {
@@ -1298,7 +1303,7 @@ in
       timerConfig = {
         OnCalendar = cfg.backup.onCalendar;
         Persistent = true;
-        RandomizedDelaySec = "15m";
+        RandomizedDelaySec = cfg.backup.randomizedDelay;
       };
     };
 

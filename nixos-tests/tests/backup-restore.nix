@@ -20,7 +20,7 @@
     seeded = check(meridian, "/etc/telltale/stack.json", ["sentry-to-glitchtip", "grafana"])
     assert_scenarios(seeded, ["sentry-to-glitchtip", "grafana"])
     meridian.succeed(
-        "printf 'user = \"admin:%s\"\\n' \"$(cat /run/secrets/observability/grafana-admin)\" "
+        "printf 'user = \"admin:%s\"\\n' \"$(cat /var/lib/meridian-secrets/observability/grafana-admin)\" "
         "| curl -fsS -K - -H 'Content-Type: application/json' "
         "--data '{\"dashboard\": {\"title\": \"telltale restore probe\", \"panels\": []}, \"overwrite\": true}' "
         "http://127.0.0.1:3000/api/dashboards/db"
@@ -70,7 +70,7 @@
     assert_scenarios(verified, ["backup"])
     with subtest("the probe dashboard is back"):
         meridian.succeed(
-            "printf 'user = \"admin:%s\"\\n' \"$(cat /run/secrets/observability/grafana-admin)\" "
+            "printf 'user = \"admin:%s\"\\n' \"$(cat /var/lib/meridian-secrets/observability/grafana-admin)\" "
             "| curl -fsS -K - 'http://127.0.0.1:3000/api/search?query=telltale%20restore%20probe' "
             "| grep -q 'telltale restore probe'"
         )

@@ -13,7 +13,8 @@ pub(crate) const HELP: &str = "\
 cargo xtask vm-test [TEST]... [--module PATH | --flake REF] [--nixpkgs PATH]
                     [--interactive] [--keep-going] [--eval-only | --check]
 
-Tests: delivery firewall backup-restore retention faults load (default: all of them)
+Tests: delivery firewall backup-restore retention faults load resilience podman-apps
+       (default: all of them)
 
   --module PATH   test this NixOS module instead of nixos-tests/module (a nixos-config's own)
   --flake REF     test the module a flake exports as nixosModules.meridian-observability
@@ -40,6 +41,8 @@ pub(crate) const TESTS: &[&str] = &[
     "retention",
     "faults",
     "load",
+    "resilience",
+    "podman-apps",
 ];
 
 /// The Nix version the pinned nixpkgs requires (its `lib/minfeatures.nix`).
