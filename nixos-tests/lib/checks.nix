@@ -74,6 +74,16 @@ let
       stackJson = etc."telltale/stack.json".text or null;
       glitchtipEnvironment = c.systemd.services.glitchtip.environment or { };
       hasTelltale = lib.any (p: (p.pname or "") == "telltale") c.environment.systemPackages;
+      # Directories systemd-tmpfiles creates at boot (settings form; `d` lines of rules).
+      tmpfilesDirs =
+        lib.concatMap (lib.attrNames) (lib.attrValues c.systemd.tmpfiles.settings)
+        ++ lib.concatMap (
+          r:
+          let
+            words = lib.filter (w: w != "") (lib.splitString " " r);
+          in
+          lib.optional (lib.length words > 1 && lib.elem (lib.head words) [ "d" "D" ]) (lib.elemAt words 1)
+        ) c.systemd.tmpfiles.rules;
     };
 in
 {

@@ -87,6 +87,9 @@ fn ci(root: &Path) -> Result<()> {
     if let Some(n_files) = vm_test::parse_check(root)? {
         eprintln!("nix parse check: {n_files} .nix files parse");
     }
+    if let Some(n_tests) = vm_check::lint_sources(root)? {
+        eprintln!("testScript lints: {n_tests} VM tests");
+    }
     Ok(())
 }
 

@@ -34,6 +34,14 @@ struct System {
     stack_json: Option<String>,
     glitchtip_environment: BTreeMap<String, String>,
     has_telltale: bool,
+    tmpfiles_dirs: Vec<String>,
+}
+
+/// What the testScript lints know of one node.
+#[derive(Debug, serde::Serialize)]
+struct NodeFacts {
+    telltale: bool,
+    dirs: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -458,7 +466,9 @@ fn alloy_config(label: &str, text: &str, work: &Path, tally: &mut Tally) -> Resu
 /// The file Alloy's `local.file "faro_api_key"` block reads, if any.
 pub(crate) fn faro_key_filename(alloy: &str) -> Option<String> {
     let block = alloy.split("local.file \"faro_api_key\"").nth(1)?;
-    let line = block.lines().find(|l| l.trim_start().starts_with("filename"))?;
+    let line = block
+        .lines()
+        .find(|l| l.trim_start().starts_with("filename"))?;
     let value = line.split_once('=')?.1.trim();
     serde_json::from_str(value).ok()
 }
@@ -537,9 +547,11 @@ fn stack_description(
 ) -> std::result::Result<(), String> {
     let stack = telltale::stack::Stack::from_json(text).map_err(|e| e.to_string())?;
     let Some(unit) = stack.glitchtip.settings_unit.as_deref() else {
-        return Err("glitchtip.settings_unit is not set: the retention scenario cannot read \
+        return Err(
+            "glitchtip.settings_unit is not set: the retention scenario cannot read \
              GLITCHTIP_MAX_EVENT_LIFE_DAYS"
-            .into());
+                .into(),
+        );
     };
     if unit != "glitchtip.service" {
         return Ok(());
@@ -590,15 +602,16 @@ fn test_script(
     std::fs::write(&script_file, &test.script)?;
 
     // Lints first: they need only python3.
-    let nodes: BTreeMap<String, bool> = test
+    let nodes: BTreeMap<String, NodeFacts> = test
         .nodes
         .iter()
         .map(|node| {
-            let has = systems
-                .iter()
-                .find(|s| s.label == format!("{name}/{node}"))
-                .is_some_and(|s| s.has_telltale);
-            (python_name(node), has)
+            let system = systems.iter().find(|s| s.label == format!("{name}/{node}"));
+            let facts = NodeFacts {
+                telltale: system.is_some_and(|s| s.has_telltale),
+                dirs: system.map(|s| s.tmpfiles_dirs.clone()).unwrap_or_default(),
+            };
+            (python_name(node), facts)
         })
         .collect();
     let lint = work.join("vm_check_lint.py");
@@ -620,7 +633,9 @@ fn test_script(
     }
 
     let Some(nixpkgs) = nixpkgs else {
-        tally.skip("ty, ruff and mypy of the testScripts (give --nixpkgs PATH for the driver's sources)");
+        tally.skip(
+            "ty, ruff and mypy of the testScripts (give --nixpkgs PATH for the driver's sources)",
+        );
         return Ok(());
     };
     let Some(hints) = type_hints(&test.build_command) else {
@@ -693,6 +708,80 @@ fn test_script(
     Ok(())
 }
 
+/// A test file's testScript as the driver gets it, read from the source: the text after
+/// `testScript = harness + ''` up to the closing `'';`, without the Nix indentation and with
+/// Nix's `''$` and `'''` escapes undone. `None` when the file does not follow that form.
+pub(crate) fn script_from_source(nix: &str) -> Option<String> {
+    let body = nix.split_once("testScript = harness + ''")?.1;
+    let body = &body[..body.rfind("'';")?];
+    let body = body.strip_prefix('\n').unwrap_or(body);
+    let indent = body
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let lines: Vec<&str> = body
+        .lines()
+        .map(|l| l.get(indent..).unwrap_or_else(|| l.trim_start()))
+        .collect();
+    Some(
+        lines
+            .join("\n")
+            .trim_end()
+            .replace("''$", "$")
+            .replace("'''", "''"),
+    )
+}
+
+/// `cargo xtask ci`'s part of the check, which needs no nixpkgs: the testScript lints that need
+/// no node facts (asserting subtests, Loki queries matched with `grep -q result`), on the test
+/// sources with lib/harness.py prepended. Returns how many tests were linted, or `None` (after a
+/// `skipped:` line) without python3.
+pub(crate) fn lint_sources(root: &Path) -> Result<Option<usize>> {
+    let Some(python) = tool("PYTHON3", "python3") else {
+        eprintln!("skipped: testScript lints (install python3)");
+        return Ok(None);
+    };
+    let dir = root.join("nixos-tests");
+    let harness = std::fs::read_to_string(dir.join("lib/harness.py"))?;
+    let work = root.join("target/vm-lint");
+    std::fs::create_dir_all(&work)?;
+    let lint = work.join("vm_check_lint.py");
+    std::fs::write(&lint, LINT)?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join("tests"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    entries.retain(|p| p.extension().is_some_and(|e| e == "nix"));
+    entries.sort();
+    let mut failed = Vec::new();
+    for path in &entries {
+        let text = std::fs::read_to_string(path)?;
+        let script = script_from_source(&text).with_context(|| {
+            format!("{}: no `testScript = harness + ''` … `'';`", path.display())
+        })?;
+        let name = path.with_extension("py");
+        let file = work.join(name.file_name().context("a test file")?);
+        std::fs::write(&file, format!("{harness}{script}\n"))?;
+        let out = run_tool(
+            &python,
+            &[
+                lint.to_str().context("non-UTF-8 path")?,
+                file.to_str().context("non-UTF-8 path")?,
+                "{}",
+            ],
+            &work,
+        )?;
+        if let Err(why) = verdict(&out) {
+            failed.push(format!("{}:\n{}", path.display(), indent(&why)));
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("testScript lints failed:\n{}", failed.join("\n"));
+    }
+    Ok(Some(entries.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,6 +851,27 @@ mod tests {
         value["glitchtip"]["settings_unit"] = serde_json::Value::Null;
         let err = stack_description(&value.to_string(), &env).unwrap_err();
         assert!(err.contains("settings_unit"), "{err}");
+    }
+
+    #[test]
+    fn scripts_are_read_from_the_test_sources() {
+        let nix = "{ harness, ... }:\n{\n  testScript = harness + ''\n    start_all()\n    \
+                   if x:\n        y(\"''${HOME}\")\n  '';\n}\n";
+        assert_eq!(
+            script_from_source(nix).unwrap(),
+            "start_all()\nif x:\n    y(\"${HOME}\")"
+        );
+        assert!(script_from_source("{ }").is_none());
+    }
+
+    #[test]
+    fn the_test_sources_pass_the_lints() {
+        if tool("PYTHON3", "python3").is_none() {
+            eprintln!("skipped: testScript lints (install python3)");
+            return;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert!(lint_sources(&root).unwrap().unwrap() >= 8);
     }
 
     #[test]

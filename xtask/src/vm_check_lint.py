@@ -1,7 +1,8 @@
 """Lints of a NixOS testScript that no build runs, for `cargo xtask vm-test --check`.
 
 usage: python3 vm_check_lint.py SCRIPT NODES_JSON
-NODES_JSON maps each node's Python name to whether `telltale` is on its PATH.
+NODES_JSON maps each node's Python name to {"telltale": bool (on its PATH), "dirs": [the
+directories systemd-tmpfiles creates on it]}.
 Prints one `FAIL <test-line>: <why>` line per finding; exits 1 when there is any.
 """
 import ast
@@ -66,7 +67,9 @@ def all_text(node: ast.AST) -> str:
 def main() -> int:
     script_path, nodes_json = sys.argv[1], sys.argv[2]
     tree = ast.parse(open(script_path).read(), script_path)
-    has_telltale = json.loads(nodes_json)
+    facts = json.loads(nodes_json)
+    has_telltale = {node: f["telltale"] for node, f in facts.items()}
+    created = {d.rstrip("/") for f in facts.values() for d in f["dirs"]}
     findings = []
     asserting = asserting_functions(tree)
     for node in ast.walk(tree):
@@ -75,6 +78,21 @@ def main() -> int:
                 ctx = item.context_expr
                 if isinstance(ctx, ast.Call) and call_name(ctx) == "subtest" and not asserts(node.body, asserting):
                     findings.append((node.lineno, "a subtest that asserts nothing always passes"))
+        # stack["backup"]["state_file"] = "/some/dir/file": the harness writes there and creates
+        # nothing, so some node must create the directory.
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Subscript)
+            and isinstance(node.targets[0].slice, ast.Constant)
+            and node.targets[0].slice.value == "state_file"
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            parent = node.value.value.rsplit("/", 1)[0]
+            # Without node facts (the source-only lint of `cargo xtask ci`) this is not known.
+            if facts and parent not in created:
+                findings.append((node.lineno, f"state_file {node.value.value}: no node creates {parent}"))
         if not isinstance(node, ast.Call):
             continue
         name = call_name(node)
