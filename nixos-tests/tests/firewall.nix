@@ -87,9 +87,9 @@
             "404",
         )
         for p in ports + never_open:
-            status, _ = internet.execute(f"curl -6 -s -o /dev/null --max-time 5 'http://[{meridian_v6}]:{p}/'")
+            code, _ = internet.execute(f"curl -6 -s -o /dev/null --max-time 5 'http://[{meridian_v6}]:{p}/'")
             # 7: refused, 28: dropped (the NixOS firewall drops by default); never an answer.
-            t.assertIn(status, [7, 28], f"[{meridian_v6}]:{p} answered from the internet over IPv6 (curl {status})")
+            t.assertIn(code, [7, 28], f"[{meridian_v6}]:{p} answered from the internet over IPv6 (curl {code})")
 
     with subtest("edge: a CORS preflight from the PWA's origin passes to GlitchTip"):
         headers = internet.succeed(
