@@ -49,6 +49,16 @@ let
     tailnet = import ./lib/tailnet.nix { inherit pkgs; };
     # Prepended to every testScript, so each one has the same helpers and the checkers see them.
     harness = builtins.readFile ./lib/harness.py;
+    # Every node that runs the harness itself (the tailnet peer, the internet host).
+    harnessHost =
+      { pkgs, ... }:
+      {
+        environment.systemPackages = [
+          telltale
+          pkgs.curl
+          pkgs.jq
+        ];
+      };
     # The meridian VM: the stack wants about 2.5 GB at rest (GlitchTip's 1.5 GB budget, Loki,
     # Prometheus, Grafana, Alloy, PostgreSQL, Redis), so 4 GB leaves room for bursts.
     vmSize = {
@@ -58,20 +68,43 @@ let
     };
   };
 
-  bare = import (nixpkgsSrc + "/nixos/lib/eval-config.nix") {
-    inherit system pkgs;
-    modules = [
-      common.meridian
-      {
-        boot.loader.grub.device = "nodev";
-        fileSystems."/" = {
-          device = "/dev/vda";
-          fsType = "ext4";
-        };
-        system.stateVersion = "25.11";
-      }
-    ];
-  };
+  evalSystem =
+    extra:
+    import (nixpkgsSrc + "/nixos/lib/eval-config.nix") {
+      inherit system pkgs;
+      modules = [
+        common.meridian
+        {
+          boot.loader.grub.device = "nodev";
+          fileSystems."/" = {
+            device = "/dev/vda";
+            fsType = "ext4";
+          };
+          system.stateVersion = "25.11";
+        }
+      ]
+      ++ extra;
+    };
+  bare = evalSystem [ ];
+
+  # A host that already runs nixpkgs' PostgreSQL (5432, its own data directory): the module must
+  # run GlitchTip's instance beside it and leave the host's untouched.
+  withHostPostgres = evalSystem [ { services.postgresql.enable = true; } ];
+  hostPostgres =
+    let
+      c = withHostPostgres.config;
+      reference = (evalSystem [ { services.meridian-observability.enable = lib.mkForce false; services.postgresql.enable = true; } ]).config;
+      glitchtipDb = c.systemd.services.meridian-postgresql.serviceConfig.ExecStart or "";
+    in
+    assert lib.assertMsg (
+      c.services.postgresql.settings.port == 5432
+    ) "the module moved the host's PostgreSQL to port ${toString c.services.postgresql.settings.port}";
+    assert lib.assertMsg (
+      c.services.postgresql.dataDir == reference.services.postgresql.dataDir
+    ) "the module moved the host's PostgreSQL data directory to ${c.services.postgresql.dataDir}";
+    assert lib.assertMsg (lib.hasInfix "port=5433" glitchtipDb)
+      "GlitchTip's own PostgreSQL (meridian-postgresql.service, port 5433) is missing";
+    c.system.build.toplevel;
 
   testNames = [
     "delivery"
@@ -80,6 +113,8 @@ let
     "retention"
     "faults"
     "load"
+    "resilience"
+    "podman-apps"
   ];
   tests = lib.genAttrs testNames (name: pkgs.testers.runNixOSTest (import (./tests + "/${name}.nix") common));
 in
@@ -89,5 +124,14 @@ tests
   # The module on a bare meridian system: `nix-instantiate -A module` evaluates every option and
   # assertion without a VM; `nix-instantiate --eval --strict -A stackJson` prints the description.
   module = bare.config.system.build.toplevel;
+  inherit hostPostgres;
+  # What a build would check, for `cargo xtask vm-test --check` (see lib/checks.nix).
+  checks = import ./lib/checks.nix {
+    inherit lib tests;
+    systems = {
+      module = bare.config;
+      hostPostgres = withHostPostgres.config;
+    };
+  };
   stackJson = bare.config.environment.etc."telltale/stack.json".text;
 }

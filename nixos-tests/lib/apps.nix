@@ -3,7 +3,12 @@
 # - podman-balanced-engineering-platform.service serves /metrics on 8000 and logs JSON to stderr;
 # - podman-be-pwa.service stands in for the PWA's static-file proxy on 8081 and logs to stderr.
 # Both log a numbered burst on SIGUSR1, which the faults test counts in Loki.
-{ pkgs, ... }:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 
 let
   standIn = pkgs.writeText "stand-in-app.py" ''
@@ -74,8 +79,46 @@ let
       Restart = "always";
     };
   };
+  # The same stand-in as a real image (nixpkgs' dockerTools, no registry), for podman.
+  image = pkgs.dockerTools.buildLayeredImage {
+    name = "meridian-stand-in";
+    tag = "test";
+    contents = [ pkgs.python3 ];
+    config.Entrypoint = [
+      "${pkgs.python3.interpreter}"
+      "-u"
+      "${standIn}"
+    ];
+  };
+  container = app: port: {
+    image = "meridian-stand-in:test";
+    imageFile = image;
+    cmd = [
+      app
+      (toString port)
+      "2000"
+    ];
+    # The host's loopback, as the native stand-ins: Prometheus scrapes localhost:8000.
+    extraOptions = [ "--network=host" ];
+    # Stdout and stderr through conmon into journald, under the podman-<name>.service unit.
+    log-driver = "journald";
+  };
 in
 {
-  systemd.services.podman-balanced-engineering-platform = unit "be-platform" 8000;
-  systemd.services.podman-be-pwa = unit "be-pwa" 8081;
+  options.meridianTest.podmanApps = lib.mkEnableOption "the stand-in apps as podman containers built with dockerTools (default: plain services under the same unit names)";
+
+  config = lib.mkMerge [
+    (lib.mkIf config.meridianTest.podmanApps {
+      virtualisation.podman.enable = true;
+      virtualisation.oci-containers = {
+        backend = "podman";
+        containers.balanced-engineering-platform = container "be-platform" 8000;
+        containers.be-pwa = container "be-pwa" 8081;
+      };
+    })
+    (lib.mkIf (!config.meridianTest.podmanApps) {
+      systemd.services.podman-balanced-engineering-platform = unit "be-platform" 8000;
+      systemd.services.podman-be-pwa = unit "be-pwa" 8081;
+    })
+  ];
 }

@@ -19,15 +19,24 @@ let
     mkEnableOption
     mkIf
     mkDefault
-    mkForce
     types
     ;
 
   stateRoot = cfg.stateDir;
+  # Every service binds the tailnet address when one is given, else all addresses.
+  listen = if cfg.bindAddress != null then cfg.bindAddress else "0.0.0.0";
+  listenHostPort =
+    port: if lib.hasInfix ":" listen then "[${listen}]:${toString port}" else "${listen}:${toString port}";
   lokiDir = "${stateRoot}/loki";
   grafanaDir = "${stateRoot}/grafana";
   glitchtipDir = "${stateRoot}/glitchtip";
   postgresDir = "${glitchtipDir}/postgres";
+  # GlitchTip's own PostgreSQL: a separate instance (user, data directory, socket directory, port),
+  # so a host that already runs nixpkgs' services.postgresql keeps it untouched.
+  pgUser = "meridian-postgres";
+  pgSocketDir = "/run/meridian-postgresql";
+  pgBin = cfg.postgresql.package;
+  pgConn = "--host=${pgSocketDir} --port=${toString cfg.ports.postgres}";
   grafanaDb = "${grafanaDir}/data/grafana.db";
 
   # The major versions this module was written and evaluated against. A nixpkgs that moves one of
@@ -56,13 +65,14 @@ let
   secretFile =
     description:
     mkOption {
-      type = types.nullOr types.path;
+      # externalPath: an absolute path outside the store, as a string. A path literal
+      # (`./secret`) is refused by the type, so a secret can never be copied into the store.
+      type = types.nullOr types.externalPath;
       default = null;
       example = "/run/secrets/observability/example";
       description = ''
         ${description}
-        A file read at run time by the service (sops-nix or agenix style). Give it as a string so it is
-        not copied into the Nix store.
+        A file read at run time by the service (sops-nix or agenix style), given as a string.
       '';
     };
 
@@ -116,10 +126,10 @@ let
     // there is no Tempo, and a batch processor without a traces output discards them.
     otelcol.receiver.otlp "default" {
       grpc {
-        endpoint = ${q "0.0.0.0:${toString cfg.ports.otlpGrpc}"}
+        endpoint = ${q (listenHostPort cfg.ports.otlpGrpc)}
       }
       http {
-        endpoint = ${q "0.0.0.0:${toString cfg.ports.otlpHttp}"}
+        endpoint = ${q (listenHostPort cfg.ports.otlpHttp)}
       }
       output {
         logs    = [otelcol.processor.batch.default.input]
@@ -156,13 +166,13 @@ let
     // Pipeline 3: Faro -> Loki, labelled source=pwa-faro.
     ${lib.optionalString (cfg.secrets.faroApiKeyFile != null) ''
       local.file "faro_api_key" {
-        filename  = "/run/credentials/alloy.service/faro-api-key"
+        filename  = ${q faroKeyCopy}
         is_secret = true
       }
     ''}
     faro.receiver "pwa" {
       server {
-        listen_address       = "0.0.0.0"
+        listen_address       = ${q listen}
         listen_port          = ${toString cfg.ports.faro}
         cors_allowed_origins = ${q cfg.faroCorsOrigins}
         ${lib.optionalString (
@@ -272,11 +282,30 @@ let
     };
   };
 
-  # Keeps the newest N files matching a glob in a directory; used by both backup jobs.
-  prune = dir: pattern: keep: ''
-    ls -1t ${dir}/${pattern} 2>/dev/null | tail -n +${toString (keep + 1)} | while read -r old; do
-      rm -f -- "$old"
-    done
+  # Keeps the newest `keep` artefacts of a backup directory. Their names carry a UTC timestamp
+  # (YYYYmmddTHHMMSSZ), so the glob's sorted order is oldest first; no `ls` parsing (shellcheck's
+  # SC2012 fails writeShellApplication's build on that).
+  prune = dir: prefix: suffix: keep: ''
+    shopt -s nullglob
+    artefacts=(${lib.escapeShellArg dir}/${prefix}*${suffix})
+    excess=$(( ''${#artefacts[@]} - ${toString keep} ))
+    if (( excess > 0 )); then
+      rm -f -- "''${artefacts[@]:0:excess}"
+    fi
+  '';
+
+  # The newest artefact (or the one given as $1) into the variable named by the first argument.
+  newest = var: dir: prefix: suffix: ''
+    shopt -s nullglob
+    artefacts=(${lib.escapeShellArg dir}/${prefix}*${suffix})
+    if [ "$#" -ge 1 ]; then
+      ${var}=$1
+    elif (( ''${#artefacts[@]} > 0 )); then
+      ${var}=''${artefacts[-1]}
+    else
+      echo "no ${prefix}*${suffix} in ${dir}" >&2
+      exit 1
+    fi
   '';
 
   grafanaBackup = pkgs.writeShellApplication {
@@ -292,7 +321,7 @@ let
       sqlite3 ${grafanaDb} ".backup '$tmp'"
       sqlite3 "$tmp" "PRAGMA integrity_check" | grep -qx ok
       mv "$tmp" ${cfg.backup.grafanaDir}/grafana-"$stamp".db
-      ${prune cfg.backup.grafanaDir "grafana-*.db" cfg.backup.keepGrafana}
+      ${prune cfg.backup.grafanaDir "grafana-" ".db" cfg.backup.keepGrafana}
     '';
   };
 
@@ -305,7 +334,7 @@ let
     ];
     text = ''
       # Usage: meridian-restore-grafana [SNAPSHOT]   (default: the newest snapshot)
-      snapshot=''${1:-$(ls -1t ${cfg.backup.grafanaDir}/grafana-*.db | head -n 1)}
+      ${newest "snapshot" cfg.backup.grafanaDir "grafana-" ".db"}
       sqlite3 "$snapshot" "PRAGMA integrity_check" | grep -qx ok
       systemctl stop grafana.service
       install -D -m 0640 -o grafana -g grafana "$snapshot" ${grafanaDb}
@@ -315,17 +344,16 @@ let
     '';
   };
 
-  pgBin = config.services.postgresql.package;
   glitchtipBackup = pkgs.writeShellApplication {
     name = "meridian-backup-glitchtip";
     runtimeInputs = [ pkgs.coreutils ];
     text = ''
       stamp=$(date -u +%Y%m%dT%H%M%SZ)
       tmp=${cfg.backup.glitchtipDir}/.glitchtip-$stamp.dump.part
-      ${pgBin}/bin/pg_dump --port=${toString cfg.ports.postgres} --format=custom --file="$tmp" glitchtip
+      ${pgBin}/bin/pg_dump ${pgConn} --format=custom --file="$tmp" glitchtip
       ${pgBin}/bin/pg_restore --list "$tmp" >/dev/null
       mv "$tmp" ${cfg.backup.glitchtipDir}/glitchtip-"$stamp".dump
-      ${prune cfg.backup.glitchtipDir "glitchtip-*.dump" cfg.backup.keepGlitchtip}
+      ${prune cfg.backup.glitchtipDir "glitchtip-" ".dump" cfg.backup.keepGlitchtip}
     '';
   };
 
@@ -338,13 +366,61 @@ let
     ];
     text = ''
       # Usage: meridian-restore-glitchtip [DUMP]   (default: the newest dump). Run as root.
-      dump=''${1:-$(ls -1t ${cfg.backup.glitchtipDir}/glitchtip-*.dump | head -n 1)}
+      ${newest "dump" cfg.backup.glitchtipDir "glitchtip-" ".dump"}
       systemctl stop glitchtip.service glitchtip-worker.service
-      runuser -u postgres -- ${pgBin}/bin/dropdb --port=${toString cfg.ports.postgres} --if-exists glitchtip
-      runuser -u postgres -- ${pgBin}/bin/createdb --port=${toString cfg.ports.postgres} --owner=glitchtip glitchtip
-      runuser -u postgres -- ${pgBin}/bin/pg_restore --port=${toString cfg.ports.postgres} --dbname=glitchtip --no-owner --role=glitchtip --exit-on-error "$dump"
+      runuser -u ${pgUser} -- ${pgBin}/bin/dropdb ${pgConn} --if-exists glitchtip
+      runuser -u ${pgUser} -- ${pgBin}/bin/createdb ${pgConn} --owner=glitchtip glitchtip
+      runuser -u ${pgUser} -- ${pgBin}/bin/pg_restore ${pgConn} --dbname=glitchtip --no-owner --role=glitchtip --exit-on-error "$dump"
       systemctl start glitchtip.service glitchtip-worker.service
       echo "restored $dump"
+    '';
+  };
+
+  # Secret files usually end in a newline (sops-nix, agenix, `echo >`), Alloy's local.file hands
+  # over every byte and faro.receiver compares the x-api-key header byte for byte: every request
+  # would get 401. So Alloy reads a copy without the trailing newline, made before each start
+  # from its systemd credential, in its own private runtime directory.
+  faroKeyCopy = "/run/alloy/faro-api-key";
+  faroKeyPrep = pkgs.writeShellApplication {
+    name = "meridian-alloy-faro-key";
+    runtimeInputs = [ pkgs.coreutils ];
+    text = ''
+      umask 077
+      # Command substitution drops every trailing newline; a CR from a CRLF file goes too.
+      key=$(cat "$CREDENTIALS_DIRECTORY/faro-api-key")
+      key=''${key%$'\r'}
+      printf '%s' "$key" > "$RUNTIME_DIRECTORY/faro-api-key"
+    '';
+  };
+
+  # The separate PostgreSQL: initialised on first start, GlitchTip's role and database ensured
+  # after every start (idempotent).
+  pgInit = pkgs.writeShellApplication {
+    name = "meridian-postgresql-init";
+    runtimeInputs = [ pgBin ];
+    text = ''
+      if [ ! -s "$PGDATA/PG_VERSION" ]; then
+        initdb --username=${pgUser} --auth-local=peer --auth-host=reject --encoding=UTF8 --pgdata="$PGDATA"
+      fi
+    '';
+  };
+  pgEnsure = pkgs.writeShellApplication {
+    name = "meridian-postgresql-ensure";
+    runtimeInputs = [
+      pgBin
+      pkgs.gnugrep
+    ];
+    text = ''
+      export PGHOST=${pgSocketDir} PGPORT=${toString cfg.ports.postgres}
+      for _ in $(seq 60); do pg_isready --quiet && break; sleep 1; done
+      if ! psql --dbname=postgres --tuples-only --no-align \
+        --command="SELECT 1 FROM pg_roles WHERE rolname = 'glitchtip'" | grep -qx 1; then
+        createuser glitchtip
+      fi
+      if ! psql --dbname=postgres --tuples-only --no-align \
+        --command="SELECT 1 FROM pg_database WHERE datname = 'glitchtip'" | grep -qx 1; then
+        createdb --owner=glitchtip glitchtip
+      fi
     '';
   };
 
@@ -420,7 +496,7 @@ in
       otlpHttp = port "Alloy OTLP HTTP receiver." 4318;
       faro = port "Alloy Faro receiver." 12347;
       glitchtip = port "GlitchTip web (the spec's published port)." 8200;
-      postgres = port "GlitchTip's PostgreSQL (loopback and socket only, never opened)." 5433;
+      postgres = port "GlitchTip's own PostgreSQL (socket only: no TCP listener, never opened)." 5433;
     };
 
     retention = {
@@ -458,6 +534,73 @@ in
       type = types.str;
       default = "operator";
       description = "The one shared operator user, created at boot if missing.";
+    };
+
+    grafana.operatorRole = mkOption {
+      type = types.enum [
+        "Viewer"
+        "Editor"
+        "Admin"
+      ];
+      default = "Editor";
+      description = "The operator's role in the main organization (set at every boot).";
+    };
+
+    grafana.dashboardsDir = mkOption {
+      type = types.str;
+      default = "${cfg.stateDir}/grafana/provisioned";
+      defaultText = lib.literalExpression ''"''${stateDir}/grafana/provisioned"'';
+      description = "Dashboards (JSON files) Grafana provisions from this directory and keeps in sync.";
+    };
+
+    bindAddress = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "100.101.102.103";
+      description = ''
+        The tailnet address every service binds (Tailscale keeps a node's address). `null` binds all
+        addresses and leaves the per-interface firewall as the only boundary: tailscaled's own
+        `ts-input` chain accepts everything on the tailnet interface, so binding is the stronger
+        guarantee. Binding a tailnet address before tailscaled brings it up is allowed through
+        `net.ipv4.ip_nonlocal_bind`/`net.ipv6.ip_nonlocal_bind`.
+      '';
+    };
+
+    email = {
+      from = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "glitchtip@example.org";
+        description = "DEFAULT_FROM_EMAIL of GlitchTip's notifications (needs `secrets.glitchtipEmailEnvFile`).";
+      };
+    };
+
+    memoryMax = mkOption {
+      type = types.attrsOf types.str;
+      default = {
+        loki = "512M";
+        prometheus = "512M";
+        grafana = "256M";
+        alloy = "256M";
+        glitchtip = "768M";
+        glitchtip-worker = "512M";
+        meridian-postgresql = "256M";
+        redis-glitchtip = "128M";
+      };
+      description = ''
+        systemd MemoryMax per unit of the stack (together about 3.2 GB, the stack's RAM budget), so
+        the stack cannot starve the applications: observability fails open. Each unit also gets a
+        positive OOMScoreAdjust, so under global memory pressure the kernel picks the stack first.
+      '';
+    };
+
+    returns = mkOption {
+      type = types.attrsOf (types.nullOr types.str);
+      readOnly = true;
+      description = ''
+        What the deployment hands back, for other modules and the nixos-config: the tailnet URL of
+        each service, the OTLP endpoints, the Faro URL and the public edge's ingestion route.
+      '';
     };
 
     glitchtip = {
@@ -530,6 +673,7 @@ in
       glitchtipEnvFile = secretFile "An environment file for GlitchTip holding at least SECRET_KEY=….";
       glitchtipAdminPasswordFile = secretFile "The first GlitchTip admin's password.";
       faroApiKeyFile = secretFile "The Faro receiver's API key; null accepts payloads without one.";
+      glitchtipEmailEnvFile = secretFile "An environment file for GlitchTip with EMAIL_URL=smtp://user:password@host:587 (the SMTP URL holds a password).";
     };
 
     backup = {
@@ -565,6 +709,29 @@ in
         default = "daily";
         description = "systemd calendar expression for both backup jobs.";
       };
+      randomizedDelay = mkOption {
+        type = types.str;
+        default = "15m";
+        description = "RandomizedDelaySec of both backup timers.";
+      };
+    };
+
+    postgresql.package = mkOption {
+      type = types.package;
+      default = pkgs.postgresql_17;
+      defaultText = lib.literalExpression "pkgs.postgresql_17";
+      description = ''
+        The PostgreSQL of GlitchTip's own instance (separate from `services.postgresql`). Changing
+        its major version needs a dump and restore (`meridian-backup-glitchtip`, then
+        `meridian-restore-glitchtip` on the new version).
+      '';
+    };
+
+    internal.shellApplications = mkOption {
+      type = types.listOf types.package;
+      internal = true;
+      readOnly = true;
+      description = "Every writeShellApplication the module builds, for `cargo xtask vm-test --check`.";
     };
 
     stackDescription = {
@@ -575,8 +742,15 @@ in
       };
       host = mkOption {
         type = types.str;
-        default = "127.0.0.1";
+        default = if cfg.bindAddress != null then cfg.bindAddress else "127.0.0.1";
+        defaultText = lib.literalExpression ''if bindAddress != null then bindAddress else "127.0.0.1"'';
         description = "The host the harness reaches the services on, as written in the description.";
+      };
+      tailnetHost = mkOption {
+        type = types.str;
+        default = cfg.hostLabel;
+        defaultText = lib.literalExpression "hostLabel";
+        description = "The host's tailnet (MagicDNS) name, used in `returns`.";
       };
       glitchtipTokenFile = mkOption {
         type = types.nullOr types.str;
@@ -586,7 +760,7 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
+  config = mkIf cfg.enable (lib.mkMerge [ {
     assertions =
       lib.mapAttrsToList (name: major: {
         assertion = lib.versions.major actualVersions.${name} == major;
@@ -606,12 +780,54 @@ in
           message = "meridian-observability: glitchtip.adminEmail and secrets.glitchtipAdminPasswordFile go together.";
         }
         {
-          assertion = lib.all (s: lib.hasPrefix "/" (toString s) && !(lib.hasPrefix builtins.storeDir (toString s))) (
-            lib.filter (s: s != null) (lib.attrValues cfg.secrets)
-          );
-          message = "meridian-observability: secret files must be absolute paths outside the Nix store (pass them as strings).";
+          # The interface allowlist is the boundary when nothing is bound; it only exists with
+          # the firewall on.
+          assertion = config.networking.firewall.enable;
+          message = "meridian-observability: networking.firewall.enable must stay true (the stack's ports are opened only on ${cfg.tailnetInterface}).";
+        }
+        {
+          assertion = (cfg.email.from == null) == (cfg.secrets.glitchtipEmailEnvFile == null);
+          message = "meridian-observability: email.from and secrets.glitchtipEmailEnvFile go together.";
         }
       ];
+
+    services.meridian-observability.returns =
+      let
+        host = cfg.stackDescription.tailnetHost;
+        url = p: "http://${host}:${toString p}";
+      in
+      {
+        grafana = url cfg.ports.grafana;
+        loki = url cfg.ports.loki;
+        prometheus = url cfg.ports.prometheus;
+        glitchtip = url cfg.ports.glitchtip;
+        alloy = url cfg.ports.alloy;
+        otlpHttp = url cfg.ports.otlpHttp;
+        otlpGrpc = "${host}:${toString cfg.ports.otlpGrpc}";
+        faro = "${url cfg.ports.faro}/collect";
+        edgeRoute =
+          if cfg.publicEdge.enable then
+            "${if cfg.publicEdge.url != null then cfg.publicEdge.url else "http://<public address>:${toString cfg.publicEdge.port}"} -> ^/api/[0-9]+/(envelope|store)/$ (POST, OPTIONS)"
+          else
+            null;
+      };
+
+    boot.kernel.sysctl = mkIf (cfg.bindAddress != null) {
+      "net.ipv4.ip_nonlocal_bind" = 1;
+      "net.ipv6.ip_nonlocal_bind" = 1;
+    };
+
+    # (The memory limits are merged in at the end of this file.)
+
+    services.meridian-observability.internal.shellApplications = [
+      grafanaBackup
+      grafanaRestore
+      glitchtipBackup
+      glitchtipRestore
+      faroKeyPrep
+      pgInit
+      pgEnsure
+    ];
 
     # Everything is opened on the tailnet interface only; nothing here touches allowedTCPPorts, so
     # the public side keeps the default deny (plus the edge port when enabled).
@@ -644,6 +860,11 @@ in
         user = "root";
         group = "root";
       };
+      ${cfg.grafana.dashboardsDir}.d = {
+        mode = "0755";
+        user = "root";
+        group = "grafana";
+      };
       ${glitchtipDir}.d = {
         mode = "0755";
         user = "root";
@@ -651,8 +872,8 @@ in
       };
       ${postgresDir}.d = {
         mode = "0700";
-        user = "postgres";
-        group = "postgres";
+        user = pgUser;
+        group = pgUser;
       };
       "${stateRoot}/backup".d = {
         mode = "0755";
@@ -666,8 +887,8 @@ in
       };
       ${cfg.backup.glitchtipDir}.d = {
         mode = "0700";
-        user = "postgres";
-        group = "postgres";
+        user = pgUser;
+        group = pgUser;
       };
     };
 
@@ -678,6 +899,7 @@ in
       configuration = {
         auth_enabled = false;
         server = {
+          http_listen_address = listen;
           http_listen_port = cfg.ports.loki;
           grpc_listen_address = "127.0.0.1";
           grpc_listen_port = cfg.ports.lokiGrpc;
@@ -738,6 +960,7 @@ in
     services.prometheus = {
       enable = true;
       port = cfg.ports.prometheus;
+      listenAddress = listen;
       # SPEC: nixpkgs' module keeps state under /var/lib/<stateDir> through systemd's
       # StateDirectory, so the path is given relative to /var/lib.
       stateDir = lib.removePrefix "/var/lib/" "${stateRoot}/prometheus";
@@ -762,6 +985,7 @@ in
       ];
       exporters.node = {
         enable = true;
+        listenAddress = listen;
         port = cfg.ports.nodeExporter;
         enabledCollectors = [ "systemd" ];
       };
@@ -773,7 +997,7 @@ in
       dataDir = grafanaDir;
       settings = {
         server = {
-          http_addr = "0.0.0.0";
+          http_addr = listen;
           http_port = cfg.ports.grafana;
         };
         database.path = grafanaDb;
@@ -793,6 +1017,16 @@ in
       };
       provision = {
         enable = true;
+        dashboards.settings.providers = [
+          {
+            name = "meridian";
+            type = "file";
+            # Files removed from the directory disappear from Grafana too.
+            disableDeletion = false;
+            allowUiUpdates = false;
+            options.path = cfg.grafana.dashboardsDir;
+          }
+        ];
         datasources.settings = {
           apiVersion = 1;
           prune = true;
@@ -845,18 +1079,23 @@ in
         for _ in $(seq 120); do curl -fsS "$base/api/health" >/dev/null && break; sleep 1; done
         # The admin credential goes through a curl config on stdin, never the command line.
         auth() { printf 'user = "admin:%s"\n' "$(cat "$CREDENTIALS_DIRECTORY/admin")"; }
-        if auth | curl -fsS -K - "$base/api/users/lookup?loginOrEmail=${cfg.grafana.operatorUser}" >/dev/null; then
-          exit 0
+        if user=$(auth | curl -fsS -K - "$base/api/users/lookup?loginOrEmail=${cfg.grafana.operatorUser}"); then
+          id=$(printf '%s' "$user" | jq -r .id)
+        else
+          # curl reads its config (with the admin password) from stdin, so the body goes through
+          # a private runtime file.
+          jq -n --arg login ${lib.escapeShellArg cfg.grafana.operatorUser} \
+                --rawfile password "$CREDENTIALS_DIRECTORY/operator" \
+                '{name: $login, login: $login, email: ($login + "@localhost"), password: ($password | rtrimstr("\n"))}' \
+            > "$RUNTIME_DIRECTORY/operator.json"
+          id=$(auth | curl -fsS -K - -H 'Content-Type: application/json' \
+            --data-binary @"$RUNTIME_DIRECTORY/operator.json" "$base/api/admin/users" | jq -r .id)
+          rm -f "$RUNTIME_DIRECTORY/operator.json"
         fi
-        # curl reads its config (with the admin password) from stdin, so the body goes through a
-        # private runtime file.
-        jq -n --arg login ${lib.escapeShellArg cfg.grafana.operatorUser} \
-              --rawfile password "$CREDENTIALS_DIRECTORY/operator" \
-              '{name: $login, login: $login, email: ($login + "@localhost"), password: ($password | rtrimstr("\n"))}' \
-          > "$RUNTIME_DIRECTORY/operator.json"
-        auth | curl -fsS -K - -H 'Content-Type: application/json' \
-          --data-binary @"$RUNTIME_DIRECTORY/operator.json" "$base/api/admin/users" >/dev/null
-        rm -f "$RUNTIME_DIRECTORY/operator.json"
+        # A created user joins the main organization as Viewer; the operator edits dashboards.
+        jq -n --arg role ${cfg.grafana.operatorRole} '{role: $role}' > "$RUNTIME_DIRECTORY/role.json"
+        auth | curl -fsS -K - -X PATCH -H 'Content-Type: application/json' \
+          --data-binary @"$RUNTIME_DIRECTORY/role.json" "$base/api/org/users/$id" >/dev/null
       '';
     };
 
@@ -864,7 +1103,7 @@ in
     services.alloy = {
       enable = true;
       extraFlags = [
-        "--server.http.listen-addr=0.0.0.0:${toString cfg.ports.alloy}"
+        "--server.http.listen-addr=${listenHostPort cfg.ports.alloy}"
         "--disable-reporting"
       ];
     };
@@ -874,32 +1113,68 @@ in
     services.glitchtip = {
       enable = true;
       stateDir = glitchtipDir;
-      environmentFiles = [ cfg.secrets.glitchtipEnvFile ];
-      database.createLocally = true;
+      environmentFiles = [
+        cfg.secrets.glitchtipEnvFile
+      ]
+      ++ lib.optional (cfg.secrets.glitchtipEmailEnvFile != null) cfg.secrets.glitchtipEmailEnvFile;
+      # Not nixpkgs' services.postgresql: that is the host's (see meridian-postgresql below).
+      database.createLocally = false;
       redis.createLocally = true;
       settings = {
-        GRANIAN_HOST = "0.0.0.0";
+        GRANIAN_HOST = listen;
         GRANIAN_PORT = cfg.ports.glitchtip;
         GLITCHTIP_DOMAIN = cfg.glitchtip.domain;
         GLITCHTIP_MAX_EVENT_LIFE_DAYS = cfg.retention.glitchtipDays;
         ENABLE_USER_REGISTRATION = false;
         ENABLE_ORGANIZATION_CREATION = false;
-        # SPEC: the module hard-codes the socket URL without a port; PostgreSQL listens on 5433
-        # here, so the URL names it.
-        DATABASE_URL = mkForce "postgresql://@:${toString cfg.ports.postgres}/glitchtip";
+        DEFAULT_FROM_EMAIL = mkIf (cfg.email.from != null) cfg.email.from;
+        # The socket of the separate instance: libpq takes the directory from PGHOST, the URL
+        # names the port.
+        DATABASE_URL = "postgresql://@:${toString cfg.ports.postgres}/glitchtip";
+        PGHOST = pgSocketDir;
       };
     };
     # SPEC: GlitchTip's unit keeps `StateDirectory = glitchtip` (an empty /var/lib/glitchtip) and
     # bind-mounts `<stateDir>/uploads`; under ProtectSystem=strict that path must be writable.
-    systemd.services.glitchtip.serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
-    systemd.services.glitchtip-worker.serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
+    systemd.services.glitchtip = {
+      requires = [ "meridian-postgresql.service" ];
+      after = [ "meridian-postgresql.service" ];
+      serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
+    };
+    systemd.services.glitchtip-worker = {
+      requires = [ "meridian-postgresql.service" ];
+      after = [ "meridian-postgresql.service" ];
+      serviceConfig.ReadWritePaths = [ "${glitchtipDir}/uploads" ];
+    };
 
-    services.postgresql = {
-      enable = true;
-      dataDir = postgresDir;
-      settings.port = cfg.ports.postgres;
-      # Loopback and the socket only; never opened in the firewall.
-      enableTCPIP = false;
+    # GlitchTip's PostgreSQL: its own user, data directory, socket directory and port, beside any
+    # PostgreSQL the host already runs (nixpkgs' services.postgresql is single-instance, and
+    # taking it over would move the host's own databases). Socket only: no TCP listener at all.
+    users.users.${pgUser} = {
+      isSystemUser = true;
+      group = pgUser;
+      home = postgresDir;
+    };
+    users.groups.${pgUser} = { };
+    systemd.services.meridian-postgresql = {
+      description = "PostgreSQL for GlitchTip (meridian-observability)";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "local-fs.target" ];
+      environment.PGDATA = postgresDir;
+      serviceConfig = {
+        Type = "notify";
+        User = pgUser;
+        Group = pgUser;
+        RuntimeDirectory = lib.removePrefix "/run/" pgSocketDir;
+        RuntimeDirectoryMode = "0755";
+        ExecStartPre = lib.getExe pgInit;
+        ExecStart = "${pgBin}/bin/postgres -c port=${toString cfg.ports.postgres} -c listen_addresses= -c unix_socket_directories=${pgSocketDir}";
+        ExecStartPost = lib.getExe pgEnsure;
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        KillSignal = "SIGINT";
+        KillMode = "mixed";
+        TimeoutSec = 120;
+      };
     };
 
     systemd.services.meridian-glitchtip-admin = mkIf (cfg.glitchtip.adminEmail != null) {
@@ -926,6 +1201,9 @@ in
     # --- Public edge: only the ingestion paths --------------------------------------------------
     services.nginx = mkIf cfg.publicEdge.enable {
       enable = true;
+      # A changed edge config is reloaded, not restarted: ingestion keeps flowing. (It also puts
+      # the config at /etc/nginx/nginx.conf, where `vm-test --check` finds it for `nginx -t`.)
+      enableReload = true;
       recommendedProxySettings = true;
       # Nothing about the server in error pages or headers.
       serverTokens = false;
@@ -948,7 +1226,7 @@ in
           # encoding, dot segment, doubled slash or extra path in it is refused, so what GlitchTip
           # sees is exactly what was matched.
           "~ ${edgeLocationRegex}" = {
-            proxyPass = "http://127.0.0.1:${toString cfg.ports.glitchtip}";
+            proxyPass = "http://${if cfg.bindAddress != null then listenHostPort cfg.ports.glitchtip else "127.0.0.1:${toString cfg.ports.glitchtip}"}";
             extraConfig = ''
               if ($request_uri !~ "^/api/[0-9]+/(envelope|store)/(\?[A-Za-z0-9_.=&%-]*)?$") {
                 return 404;
@@ -975,9 +1253,12 @@ in
         "loki.service"
         "prometheus.service"
       ];
-      serviceConfig.LoadCredential = mkIf (cfg.secrets.faroApiKeyFile != null) [
-        "faro-api-key:${toString cfg.secrets.faroApiKeyFile}"
-      ];
+      serviceConfig = mkIf (cfg.secrets.faroApiKeyFile != null) {
+        LoadCredential = [ "faro-api-key:${toString cfg.secrets.faroApiKeyFile}" ];
+        RuntimeDirectory = "alloy";
+        RuntimeDirectoryMode = "0700";
+        ExecStartPre = [ (lib.getExe faroKeyPrep) ];
+      };
     };
     systemd.services.grafana = {
       after = [
@@ -1004,15 +1285,15 @@ in
       timerConfig = {
         OnCalendar = cfg.backup.onCalendar;
         Persistent = true;
-        RandomizedDelaySec = "15m";
+        RandomizedDelaySec = cfg.backup.randomizedDelay;
       };
     };
     systemd.services.meridian-backup-glitchtip = mkIf cfg.backup.enable {
       description = "pg_dump GlitchTip's database (keep ${toString cfg.backup.keepGlitchtip})";
-      after = [ "postgresql.target" ];
+      after = [ "meridian-postgresql.service" ];
       serviceConfig = {
         Type = "oneshot";
-        User = "postgres";
+        User = pgUser;
         ExecStart = lib.getExe glitchtipBackup;
         UMask = "0077";
       };
@@ -1022,7 +1303,7 @@ in
       timerConfig = {
         OnCalendar = cfg.backup.onCalendar;
         Persistent = true;
-        RandomizedDelaySec = "15m";
+        RandomizedDelaySec = cfg.backup.randomizedDelay;
       };
     };
 
@@ -1034,5 +1315,13 @@ in
 
     # --- The harness's stack description --------------------------------------------------------
     environment.etc.${cfg.stackDescription.path}.text = builtins.toJSON stackDescription;
-  };
+  }
+  {
+    systemd.services = lib.mapAttrs (_: max: {
+      serviceConfig = {
+        MemoryMax = max;
+        OOMScoreAdjust = 500;
+      };
+    }) cfg.memoryMax;
+  } ]);
 }

@@ -1,7 +1,7 @@
 # delivery: every signal reaches its store, for every app and project. The harness runs twice:
 # on meridian (journald is local by nature) and on a tailnet peer over Tailscale, the path the
 # applications' own senders and the operators use.
-{ meridian, tailnet, harness, vmSize, ... }:
+{ meridian, tailnet, harness, harnessHost, vmSize, ... }:
 {
   name = "meridian-delivery";
   nodes = {
@@ -14,11 +14,16 @@
       virtualisation = vmSize;
     };
     peer = {
-      imports = [ tailnet.member ];
+      imports = [
+        tailnet.member
+        harnessHost
+      ];
       virtualisation.memorySize = 1024;
     };
   };
   testScript = harness + ''
+    import time
+
     start_all()
     addresses = tailnet_up(headscale, [meridian, peer])
     wait_for_stack(meridian)
@@ -41,6 +46,25 @@
         signals = {d["signal"] for d in delivery_of(local, "journald-to-loki")}
         for unit in ["podman-balanced-engineering-platform.service", "podman-be-pwa.service"]:
             assert any(unit in s for s in signals), f"no delivery accounting for {unit}: {signals}"
+
+    with subtest("journald keep rule: another unit's lines never reach Loki"):
+        marker = "telltale-keep-rule-probe"
+        meridian.succeed(f"systemd-run --unit not-an-app --wait --collect sh -c 'for i in 1 2 3; do echo {marker} $i; done'")
+        # The apps' lines are there (the query works) while the other unit's are not, after
+        # Alloy has had time to ship them.
+        meridian.wait_until_succeeds(
+            "curl -fsS -G http://127.0.0.1:3100/loki/api/v1/query_range "
+            "--data-urlencode 'query={app=\"be-platform\"}' --data-urlencode limit=1 "
+            "| jq -e '.data.result | length > 0'",
+            timeout=120,
+        )
+        meridian.succeed("journalctl -u not-an-app.service | grep -q " + marker)
+        time.sleep(20)
+        out = meridian.succeed(
+            "curl -fsS -G http://127.0.0.1:3100/loki/api/v1/query_range "
+            f"--data-urlencode 'query={{host=\"meridian\"}} |= `{marker}`' --data-urlencode limit=10"
+        )
+        t.assertEqual(json.loads(out)["data"]["result"], [], "a non-app unit's lines reached Loki")
 
     # Over the tailnet: the same stack, addressed by meridian's tailnet IP.
     stack = stack_description(meridian)

@@ -1,7 +1,7 @@
 # firewall: from the tailnet peer every service port is open; from the internet host every one is
 # closed and the edge forwards only GlitchTip's two ingestion paths (the harness's `firewall`
 # scenario with probe_edge), plus raw probes of the traversal and encoding tricks nginx must refuse.
-{ meridian, tailnet, harness, vmSize, ... }:
+{ meridian, tailnet, harness, harnessHost, vmSize, ... }:
 {
   name = "meridian-firewall";
   nodes = {
@@ -20,16 +20,17 @@
       };
     };
     peer = {
-      imports = [ tailnet.member ];
+      imports = [
+        tailnet.member
+        harnessHost
+      ];
       virtualisation.memorySize = 1024;
     };
     # On the test network only, outside the tailnet: the public internet's view.
-    internet =
-      { pkgs, ... }:
-      {
-        virtualisation.memorySize = 1024;
-        environment.systemPackages = [ pkgs.curl ];
-      };
+    internet = {
+      imports = [ harnessHost ];
+      virtualisation.memorySize = 1024;
+    };
   };
   testScript = harness + ''
     start_all()
@@ -73,6 +74,32 @@
         }
         put_json(internet, "/etc/telltale/stack.json", from_internet)
         assert_scenarios(check(internet, "/etc/telltale/stack.json", ["firewall"]), ["firewall"])
+
+    with subtest("internet over IPv6: every port closed, the edge answers"):
+        meridian_v6 = meridian.succeed(
+            "ip -6 -o addr show dev eth1 scope global | awk '{print $4}' | cut -d/ -f1 | head -n 1"
+        ).strip()
+        t.assertIn(":", meridian_v6)
+        # The positive control first: the route and the edge's [::] listener answer, so a port
+        # that does not answer is the firewall, not a missing route.
+        t.assertEqual(
+            internet.succeed(f"curl -6 -s -o /dev/null -w '%{{http_code}}' --max-time 10 'http://[{meridian_v6}]:8080/'").strip(),
+            "404",
+        )
+        for p in ports + never_open:
+            code, _ = internet.execute(f"curl -6 -s -o /dev/null --max-time 5 'http://[{meridian_v6}]:{p}/'")
+            # 7: refused, 28: dropped (the NixOS firewall drops by default); never an answer.
+            t.assertIn(code, [7, 28], f"[{meridian_v6}]:{p} answered from the internet over IPv6 (curl {code})")
+
+    with subtest("edge: a CORS preflight from the PWA's origin passes to GlitchTip"):
+        headers = internet.succeed(
+            "curl -s -D - -o /dev/null -X OPTIONS -H 'Origin: https://pwa.example' "
+            "-H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: content-type' "
+            "http://meridian:8080/api/1/envelope/"
+        ).lower()
+        t.assertIn(" 200", headers.splitlines()[0], headers)
+        t.assertIn("access-control-allow-origin:", headers, headers)
+        t.assertIn("access-control-allow-methods:", headers, headers)
 
     with subtest("edge: tricks are refused before they reach GlitchTip"):
         def status(path: str, method: str = "POST") -> str:

@@ -1,7 +1,7 @@
 # load: the harness's bench for each signal (Loki push, OTLP, Faro, Sentry) against meridian, from
 # the tailnet peer as a real sender would. Each report (JSON and an SVG plot) is kept as a build
 # output under $out/load/.
-{ meridian, tailnet, harness, vmSize, ... }:
+{ meridian, tailnet, harness, harnessHost, vmSize, ... }:
 {
   name = "meridian-load";
   nodes = {
@@ -14,7 +14,10 @@
       virtualisation = vmSize;
     };
     peer = {
-      imports = [ tailnet.member ];
+      imports = [
+        tailnet.member
+        harnessHost
+      ];
       virtualisation = {
         memorySize = 1536;
         cores = 2;
@@ -45,6 +48,15 @@
             peer.copy_from_vm(f"/tmp/load/{signal}.json", "load")
             peer.copy_from_vm(f"/tmp/load/{signal}.svg", "load")
             t.assertEqual(status, 0, f"bench {signal} exited {status}: {peer.succeed(f'cat /tmp/load/{signal}.stderr')}")
-            json.loads(out)
+            report = json.loads(out)
+            shown = json.dumps(report.get("outcome"), indent=2)
+            t.assertEqual(report["schema"], "telltale-bench-report")
+            t.assertEqual(report["signal"], signal)
+            t.assertGreater(len(report["steps"]), 0, shown)
+            t.assertTrue(report["outcome"]["passed"], shown)
+            t.assertEqual(report["outcome"]["failed_checks"], [], shown)
+            highest = report["outcome"]["highest_sustained"]
+            t.assertIsNotNone(highest, shown)
+            t.assertGreater(highest["items_per_s"], 0, shown)
   '';
 }

@@ -3,6 +3,7 @@
 //! `cargo xtask ci` runs exactly what CI runs, so a green local run means a green CI.
 
 mod tidy;
+mod vm_check;
 mod vm_test;
 
 use std::path::{Path, PathBuf};
@@ -85,6 +86,9 @@ fn ci(root: &Path) -> Result<()> {
     )?;
     if let Some(n_files) = vm_test::parse_check(root)? {
         eprintln!("nix parse check: {n_files} .nix files parse");
+    }
+    if let Some(n_tests) = vm_check::lint_sources(root)? {
+        eprintln!("testScript lints: {n_tests} VM tests");
     }
     Ok(())
 }

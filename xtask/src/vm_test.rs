@@ -11,9 +11,10 @@ use anyhow::{bail, Context, Result};
 
 pub(crate) const HELP: &str = "\
 cargo xtask vm-test [TEST]... [--module PATH | --flake REF] [--nixpkgs PATH]
-                    [--interactive] [--keep-going] [--eval-only]
+                    [--interactive] [--keep-going] [--eval-only | --check]
 
-Tests: delivery firewall backup-restore retention faults load (default: all of them)
+Tests: delivery firewall backup-restore retention faults load resilience podman-apps
+       (default: all of them)
 
   --module PATH   test this NixOS module instead of nixos-tests/module (a nixos-config's own)
   --flake REF     test the module a flake exports as nixosModules.meridian-observability
@@ -23,6 +24,13 @@ Tests: delivery firewall backup-restore retention faults load (default: all of t
   --interactive   start the named test's driver interactively (one test)
   --keep-going    run every test even after one fails
   --eval-only     instantiate every test and the module without building or booting anything
+  --check         --eval-only, then everything a build would check, on the evaluated texts:
+                  shellcheck on every writeShellApplication, loki -verify-config (LOKI_BIN),
+                  promtool check config/rules, nginx -t, alloy fmt (ALLOY_BIN), ruff and ty
+                  (what the driver build runs) and mypy of every testScript (needs --nixpkgs
+                  or NIX_PATH for the driver's sources), lints of the testScripts, the Faro key
+                  copy, the stack description read by the harness. A missing checker prints
+                  `skipped: …`; tools come from PATH or SHELLCHECK, PROMTOOL, NGINX, RUFF, TY, MYPY
 ";
 
 /// The tests in `nixos-tests/default.nix`, in the order they run.
@@ -33,6 +41,8 @@ pub(crate) const TESTS: &[&str] = &[
     "retention",
     "faults",
     "load",
+    "resilience",
+    "podman-apps",
 ];
 
 /// The Nix version the pinned nixpkgs requires (its `lib/minfeatures.nix`).
@@ -47,6 +57,7 @@ pub(crate) struct Args {
     interactive: bool,
     keep_going: bool,
     eval_only: bool,
+    check: bool,
 }
 
 pub(crate) fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
@@ -63,6 +74,10 @@ pub(crate) fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> 
             "--interactive" => args.interactive = true,
             "--keep-going" => args.keep_going = true,
             "--eval-only" => args.eval_only = true,
+            "--check" => {
+                args.eval_only = true;
+                args.check = true;
+            }
             flag if flag.starts_with('-') => bail!("unknown flag {flag:?}\n\n{HELP}"),
             test if TESTS.contains(&test) => args.tests.push(test.to_owned()),
             other => bail!("unknown test {other:?}; the tests are {}", TESTS.join(", ")),
@@ -112,9 +127,10 @@ pub(crate) fn run(root: &Path, raw: impl Iterator<Item = String>) -> Result<i32>
     }
 
     let mut nix_args: Vec<String> = Vec::new();
-    match nixpkgs_path(&args) {
+    let nixpkgs = nixpkgs_path(&args);
+    match &nixpkgs {
         Some(path) => {
-            nix_args.extend(["--arg".into(), "nixpkgs".into(), nix_path_literal(&path)?]);
+            nix_args.extend(["--arg".into(), "nixpkgs".into(), nix_path_literal(path)?]);
         }
         None => {
             if let Err(why) = pin_is_complete(root) {
@@ -154,6 +170,9 @@ pub(crate) fn run(root: &Path, raw: impl Iterator<Item = String>) -> Result<i32>
     if args.eval_only {
         let mut attrs = tests.clone();
         attrs.push("module".into());
+        // The module inside a host that runs its own PostgreSQL on 5432 (default.nix asserts
+        // the host's is untouched).
+        attrs.push("hostPostgres".into());
         let mut failed = Vec::new();
         for attr in &attrs {
             let ok = nix(&dir, "nix-instantiate", &["-A", attr], &nix_args)?;
@@ -167,6 +186,10 @@ pub(crate) fn run(root: &Path, raw: impl Iterator<Item = String>) -> Result<i32>
             attrs.len() - failed.len(),
             failed.len()
         );
+        if args.check {
+            let checked = crate::vm_check::run(root, &dir, &nix_args, nixpkgs.as_deref())?;
+            return Ok(if failed.is_empty() && checked { 0 } else { 1 });
+        }
         return Ok(if failed.is_empty() { 0 } else { 1 });
     }
 
@@ -386,6 +409,9 @@ mod tests {
         assert!(parse(&["--interactive"]).is_err());
         assert!(parse(&["--interactive", "faults"]).is_ok());
         assert!(parse(&["--module"]).is_err());
+        let check = parse(&["--check"]).unwrap();
+        assert!(check.check && check.eval_only);
+        assert!(parse(&["--check", "--interactive", "faults"]).is_err());
     }
 
     #[test]
