@@ -635,7 +635,9 @@ fn call(store: &Store, c: &Call, t: i64) -> Result<Value, Error> {
         }
         "rate" | "increase" | "delta" | "irate" | "idelta" | "avg_over_time" | "min_over_time"
         | "max_over_time" | "sum_over_time" | "count_over_time" | "last_over_time"
-        | "present_over_time" | "changes" | "resets" => over_time(store, c, t),
+        | "present_over_time" | "changes" | "resets" | "deriv" | "predict_linear" => {
+            over_time(store, c, t)
+        }
         other => Err(Error::unsupported(format!("function {other}"))),
     }
 }
@@ -762,6 +764,21 @@ fn over_time(store: &Store, c: &Call, t: i64) -> Result<Value, Error> {
                     .fold(values[0], |a, &v| if a < v || a.is_nan() { v } else { a })
             }
             "count_over_time" => values.len() as f64,
+            "deriv" | "predict_linear" => {
+                if pts.len() < 2 {
+                    continue;
+                }
+                if name == "deriv" {
+                    linear_regression(&pts, pts[0].0).0
+                } else {
+                    let ahead = match c.args.args.get(1).map(|e| eval(store, e, t)).transpose()? {
+                        Some(Value::Scalar(s)) => s,
+                        _ => return Err(Error::eval("predict_linear expects a scalar duration")),
+                    };
+                    let (slope, intercept) = linear_regression(&pts, t);
+                    slope * ahead + intercept
+                }
+            }
             "last_over_time" => *values.last().unwrap_or(&f64::NAN),
             "present_over_time" => 1.0,
             "changes" => values
@@ -788,6 +805,34 @@ fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
         c + ((inc - t) + sum)
     };
     (t, c)
+}
+
+/// Prometheus 2.42's `linearRegression` (least squares, x in seconds from `intercept_t`).
+fn linear_regression(pts: &[(i64, f64)], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sum_x, mut sum_y, mut sum_xy, mut sum_x2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = pts[0].1;
+    let mut const_y = true;
+    for (i, &(t, v)) in pts.iter().enumerate() {
+        if const_y && i > 0 && v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (t - intercept_t) as f64 / 1e3;
+        sum_x += x;
+        sum_y += v;
+        sum_xy += x * v;
+        sum_x2 += x * x;
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    (slope, sum_y / n - slope * sum_x / n)
 }
 
 /// Prometheus 2.x's `extrapolatedRate`.

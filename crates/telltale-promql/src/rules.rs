@@ -92,10 +92,53 @@ pub(crate) struct Group {
     pub rules: Vec<Rule>,
 }
 
+/// Prometheus's `model.Duration` syntax (`1h30m`, `90s`, `0`): units y w d h m s ms, each at
+/// most once, largest first.
 pub(crate) fn duration_ms(s: &str) -> Result<i64, String> {
-    promql_parser::util::duration::parse_duration(s)
-        .map(|d| d.as_millis() as i64)
-        .map_err(|e| format!("bad duration {s:?}: {e}"))
+    if s == "0" {
+        return Ok(0);
+    }
+    let bad = || format!("not a valid duration string: {s:?}");
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    let mut rest = s;
+    let mut total: i64 = 0;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        // Longest unit name first, so `ms` is not read as `m` then `s`.
+        let (i, len) = UNITS
+            .iter()
+            .enumerate()
+            .filter(|(_, (u, _))| rest.starts_with(u))
+            .map(|(i, (u, _))| (i, u.len()))
+            .max_by_key(|&(_, len)| len)
+            .ok_or_else(bad)?;
+        if i < next_unit {
+            return Err(bad());
+        }
+        next_unit = i + 1;
+        total = total
+            .checked_add(n.checked_mul(UNITS[i].1).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
+        rest = &rest[len..];
+    }
+    if s.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 /// Reads a rule file into groups, checking what Prometheus checks when it loads one.
@@ -356,5 +399,21 @@ impl Rule {
                 .collect(),
             Rule::Recording { .. } => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_ms;
+
+    #[test]
+    fn reads_prometheus_durations() {
+        assert_eq!(duration_ms("0"), Ok(0));
+        assert_eq!(duration_ms("1h30m"), Ok(5_400_000));
+        assert_eq!(duration_ms("150s"), Ok(150_000));
+        assert_eq!(duration_ms("1m500ms"), Ok(60_500));
+        assert!(duration_ms("5m1h").is_err());
+        assert!(duration_ms("1.5m").is_err());
+        assert!(duration_ms("").is_err());
     }
 }
