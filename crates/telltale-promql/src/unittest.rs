@@ -260,24 +260,28 @@ fn series_labels(s: &str) -> Result<Labels, Error> {
     Ok(out)
 }
 
+/// A time as promtool prints it (Prometheus's `model.Duration`: `0s`, `11m`, `1h30m`).
 fn go_duration(ms: i64) -> String {
-    // promtool prints times as Go durations (`5m0s`, `1h10m0s`).
-    let (h, m, s, frac) = (
-        ms / 3_600_000,
-        (ms / 60_000) % 60,
-        (ms / 1000) % 60,
-        ms % 1000,
-    );
-    let secs = if frac == 0 {
-        format!("{s}s")
-    } else {
-        format!("{s}.{frac:03}s").replace("0s", "s")
-    };
-    match (h, m) {
-        (0, 0) => secs,
-        (0, m) => format!("{m}m{secs}"),
-        (h, m) => format!("{h}h{m}m{secs}"),
+    if ms == 0 {
+        return "0s".into();
     }
+    let mut rest = ms;
+    let mut out = String::new();
+    for (unit, size) in [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
 }
 
 fn run_group(tg: &TestGroup, eval_ms: i64, files: &[PathBuf]) -> Result<Vec<String>, Error> {
@@ -452,8 +456,9 @@ mod tests {
     #[test]
     fn prints_go_durations() {
         assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(300_000), "5m0s");
-        assert_eq!(go_duration(4_200_000), "1h10m0s");
+        assert_eq!(go_duration(300_000), "5m");
+        assert_eq!(go_duration(4_200_000), "1h10m");
+        assert_eq!(go_duration(90_500), "1m30s500ms");
     }
 
     #[test]
