@@ -1,6 +1,7 @@
 //! The repository's rule tests through the library runner, without promtool: every file under
-//! `rules/tests/` passes except those under `rules/tests/negative/`, where every test group
-//! fails. (`crates/telltale/tests/rules_promtool.rs` holds the same files against promtool.)
+//! `rules/tests/` passes except those under `rules/tests/negative/`, where every test group (or
+//! the file as a whole) fails. `crates/telltale/tests/rules_promtool.rs` runs the same files
+//! through promtool too.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,9 @@ fn every_rule_test_has_its_expected_verdict() {
         let report = run_file(f);
         assert!(!report.unsupported(), "{}: {report:#?}", f.display());
         if negative {
-            assert!(report.file_error.is_none(), "{}: {report:#?}", f.display());
+            if matches!(report.file_error, Some(GroupVerdict::Failed(_))) {
+                continue;
+            }
             for g in &report.groups {
                 if g.verdict == GroupVerdict::Passed {
                     wrong.push(format!(
