@@ -8,6 +8,7 @@
 //!
 //! Parsing is `promql-parser`'s; its types stay inside this crate.
 
+mod deps;
 mod engine;
 mod notation;
 mod rules;
@@ -15,6 +16,7 @@ mod store;
 mod template;
 mod unittest;
 
+pub use deps::{rule_file_dependencies, RuleDependencies};
 pub use engine::{query, QueryResult, Sample};
 pub use store::{Labels, Store};
 pub use unittest::{run_file, FileReport, GroupReport, GroupVerdict};
