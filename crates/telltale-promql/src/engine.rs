@@ -36,11 +36,14 @@ pub enum QueryResult {
     Vector(Vec<Sample>),
 }
 
+/// One series of a range vector: its labels and (time, value) points.
+type RangeSeries = (Labels, Vec<(i64, f64)>);
+
 #[derive(Debug, Clone)]
 enum Value {
     Scalar(f64),
     Vector(Vec<Sample>),
-    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+    Matrix(Vec<RangeSeries>),
     String,
 }
 
@@ -173,7 +176,7 @@ fn range(
     vs: &VectorSelector,
     start: i64,
     end: i64,
-) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, Error> {
+) -> Result<Vec<RangeSeries>, Error> {
     let mut out = Vec::new();
     for s in selected(store, vs)? {
         let points: Vec<(i64, f64)> = s
@@ -275,16 +278,8 @@ fn aggregate(store: &Store, a: &AggregateExpr, t: i64) -> Result<Value, Error> {
                         }
                         g.mean += s.value / g.count - g.mean / g.count;
                     }
-                    "min" => {
-                        if g.value > s.value || g.value.is_nan() {
-                            g.value = s.value
-                        }
-                    }
-                    "max" => {
-                        if g.value < s.value || g.value.is_nan() {
-                            g.value = s.value
-                        }
-                    }
+                    "min" if g.value > s.value || g.value.is_nan() => g.value = s.value,
+                    "max" if g.value < s.value || g.value.is_nan() => g.value = s.value,
                     _ => {}
                 }
             }
