@@ -715,9 +715,9 @@ fn over_time(store: &Store, c: &Call, t: i64) -> Result<Value, Error> {
                     d
                 }
             }
+            // 2.42's incremental mean with Kahan-Neumaier compensation.
             "avg_over_time" => {
                 let (mut mean, mut count, mut comp) = (0.0f64, 0.0f64, 0.0f64);
-                let mut inf = false;
                 for &v in &values {
                     count += 1.0;
                     if mean.is_infinite() {
@@ -729,9 +729,8 @@ fn over_time(store: &Store, c: &Call, t: i64) -> Result<Value, Error> {
                         }
                     }
                     (mean, comp) = kahan_inc(v / count - mean / count, mean, comp);
-                    inf = mean.is_infinite();
                 }
-                if inf {
+                if mean.is_infinite() {
                     mean
                 } else {
                     mean + comp
@@ -794,7 +793,8 @@ fn over_time(store: &Store, c: &Call, t: i64) -> Result<Value, Error> {
 
 fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
-    let c = if t.abs() >= inc.abs() {
+    // Neumaier's variant: compensate with whichever term is larger.
+    let c = if sum.abs() >= inc.abs() {
         c + ((sum - t) + inc)
     } else {
         c + ((inc - t) + sum)
@@ -830,7 +830,7 @@ fn linear_regression(pts: &[(i64, f64)], intercept_t: i64) -> (f64, f64) {
     (slope, sum_y / n - slope * sum_x / n)
 }
 
-/// Prometheus 2.x's `extrapolatedRate`.
+/// Prometheus 2.42's `extrapolatedRate` (the 2.40+ form with one scaling factor).
 fn extrapolated(
     pts: &[(i64, f64)],
     start: i64,
@@ -873,11 +873,12 @@ fn extrapolated(
     } else {
         avg_step / 2.0
     };
-    result *= interval / sampled;
+    // One factor, then one multiplication, in 2.42's order (the rounding differs otherwise).
+    let mut factor = interval / sampled;
     if rate {
-        result /= range_ms as f64 / 1000.0;
+        factor /= range_ms as f64 / 1000.0;
     }
-    result
+    result * factor
 }
 
 /// Prometheus 2.42's classic-histogram `histogram_quantile` (`bucketQuantile`).

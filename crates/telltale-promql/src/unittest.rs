@@ -293,16 +293,9 @@ fn run_group(tg: &TestGroup, eval_ms: i64, files: &[PathBuf]) -> Result<Vec<Stri
         None => eval_ms,
     };
     let mut store = Store::new();
+    let mut input = Vec::new();
     for s in &tg.input_series {
-        let labels = series_labels(&s.series)?;
-        for (i, slot) in notation::expand(&s.values)?.into_iter().enumerate() {
-            let t = i as i64 * step;
-            match slot {
-                Slot::Value(v) => store.push(&labels, t, v),
-                Slot::Stale => store.push_stale(&labels, t),
-                Slot::Omitted => {}
-            }
-        }
+        input.push((series_labels(&s.series)?, notation::expand(&s.values)?));
     }
     let mut groups: Vec<Group> = Vec::new();
     for f in files {
@@ -327,6 +320,23 @@ fn run_group(tg: &TestGroup, eval_ms: i64, files: &[PathBuf]) -> Result<Vec<Stri
     let mut max_t = alert_times.keys().next_back().copied().unwrap_or(0);
     for e in &tg.promql_expr_test {
         max_t = max_t.max(duration_ms(&e.eval_time).map_err(bad)?);
+    }
+    // promtool loads input samples lazily, up to each evaluation step; after the last step
+    // (the last multiple of the evaluation interval not after the latest eval_time) nothing more
+    // is loaded, so a promql_expr_test between steps sees only samples up to that step.
+    let last_step = max_t - max_t.rem_euclid(eval_ms);
+    for (labels, slots) in &input {
+        for (i, slot) in slots.iter().enumerate() {
+            let t = i as i64 * step;
+            if t > last_step {
+                break;
+            }
+            match slot {
+                Slot::Value(v) => store.push(labels, t, *v),
+                Slot::Stale => store.push_stale(labels, t),
+                Slot::Omitted => {}
+            }
+        }
     }
     let mut errors = Vec::new();
     let times: Vec<i64> = alert_times.keys().copied().collect();
