@@ -1,5 +1,5 @@
-//! The `telltale` command line: `check`, `bench`, `up`, `decode`, `metrics lint` and
-//! `glitchtip bootstrap`.
+//! The `telltale` command line: `check`, `bench`, `up`, `decode`, `metrics lint`,
+//! `rules test` and `glitchtip bootstrap`.
 //!
 //! Exit codes: 0 when everything passed, 1 when a check failed, 2 when the command could not run
 //! (bad arguments, unreadable files, unreachable servers).
@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod bench_cli;
 mod decode;
+mod rules_cli;
 mod up;
 
 #[derive(Parser)]
@@ -105,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         command: MetricsCommand,
     },
+    /// Alerting and recording rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// GlitchTip administration.
     Glitchtip {
         #[command(subcommand)]
@@ -122,6 +128,18 @@ enum MetricsCommand {
         /// `http(s)://…/metrics` to scrape as Prometheus 3 does, or a file (OpenMetrics when it
         /// ends with `# EOF`, text 0.0.4 otherwise).
         target: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Runs rule unit tests in promtool's `test rules` format with telltale's PromQL subset
+    /// engine. Exit codes: 0 every test group passed; 1 one failed; 2 the engine refused a
+    /// construct it does not implement (`docs/rules.md`).
+    Test {
+        /// Test files (YAML, promtool's format).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -285,6 +303,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Metrics {
             command: MetricsCommand::Lint { contract, target },
         } => metrics_lint(&contract, &target).await,
+        Command::Rules {
+            command: RulesCommand::Test { files },
+        } => match rules_cli::test(&files) {
+            0 => Ok(()),
+            code => Err(Exit(code).into()),
+        },
         Command::Glitchtip {
             command:
                 GlitchtipCommand::Bootstrap {
