@@ -95,6 +95,7 @@ pub mod api;
 pub mod contract;
 mod error;
 pub mod exposition;
+pub mod remote_write;
 pub mod scrape;
 
 pub use crate::api::{Client, ClientBuilder, QueryOptions, TargetState};
@@ -102,5 +103,6 @@ pub use crate::contract::{
     ContractReport, FamilyRule, Finding, FindingKind, MetricsContract, PiiKind, Severity,
 };
 pub use crate::error::{ApiError, ApiErrorType, Error};
+pub use crate::remote_write::{WriteSample, WriteSeries};
 pub use crate::scrape::{scrape, ContentTypeCheck, Scrape, ScrapeOptions};
 pub use telltale_http::{Auth, RetryPolicy, Secret};

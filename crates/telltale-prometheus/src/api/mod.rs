@@ -247,6 +247,48 @@ impl Client {
             .await
     }
 
+    /// `POST path` (`/api/v1/write` on Prometheus and VictoriaMetrics, `/api/v1/push` on Mimir):
+    /// remote-write 1.0, a snappy-compressed `WriteRequest`. A 2xx means the receiver took every
+    /// sample; 429 and 5xx are retried as the spec asks, any other answer is an [`Error::Api`]
+    /// with the receiver's words (Prometheus answers 400 for out-of-order or duplicate samples).
+    pub async fn remote_write(
+        &self,
+        path: &str,
+        series: &[crate::remote_write::WriteSeries],
+    ) -> Result<(), Error> {
+        use crate::remote_write::{encode_snappy, CONTENT_ENCODING, CONTENT_TYPE, VERSION_HEADER};
+        let bytes = encode_snappy(series);
+        let body = Body {
+            bytes: &bytes,
+            content_type: CONTENT_TYPE,
+            content_encoding: Some(CONTENT_ENCODING),
+        };
+        let hint = |err: &Error| {
+            err.is_retryable()
+                .then(|| err.api().and_then(ApiError::retry_after))
+        };
+        let mut attempts = 0;
+        self.inner
+            .retry
+            .run(
+                &mut attempts,
+                || async {
+                    let answer = self
+                        .inner
+                        .http
+                        .exchange(Method::Post, path, &[], Some(body), &[VERSION_HEADER])
+                        .await?;
+                    if answer.is_success() {
+                        Ok(())
+                    } else {
+                        Err(Error::Api(api_error(path, &answer)))
+                    }
+                },
+                hint,
+            )
+            .await
+    }
+
     /// Calls an API endpoint and unwraps Prometheus' envelope.
     async fn api<T: DeserializeOwned>(
         &self,
