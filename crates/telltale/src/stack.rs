@@ -71,6 +71,9 @@ pub struct Stack {
     pub backup: Option<Backup>,
     /// The burst the `load-burst` scenario sends.
     pub load: Load,
+    /// Alertmanager and the canary alert rule it routes to telltale's webhook; absent means the
+    /// `alert-delivery` scenario is unavailable.
+    pub alertmanager: Option<Alertmanager>,
 }
 
 impl Default for Stack {
@@ -90,6 +93,7 @@ impl Default for Stack {
             firewall: None,
             backup: None,
             load: Load::default(),
+            alertmanager: None,
         }
     }
 }
@@ -419,6 +423,67 @@ impl Default for Scrape {
     }
 }
 
+/// Alertmanager, and the canary alert the `alert-delivery` scenario makes fire.
+///
+/// The deployment holds a rule named `alert_name` that fires while `metric` is above 0 and
+/// keeps its `run` label, and an Alertmanager route that sends alerts with that name (grouped
+/// by `alertname` and `run`) to a webhook receiver named `receiver`, whose URL is telltale's
+/// listener at `webhook_listen`. The scenario pushes the series to Prometheus by remote-write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alertmanager {
+    /// Port on [`Stack::host`]; ignored when `url` is set.
+    pub port: u16,
+    /// Full base URL, overriding host and port.
+    pub url: Option<String>,
+    /// Credentials, if Alertmanager sits behind a proxy that wants them.
+    pub auth: Option<Credential>,
+    /// The `host:port` telltale's webhook receiver listens on; the route's webhook URL points
+    /// here (any path).
+    pub webhook_listen: String,
+    /// The receiver the route must pick for the canary alert.
+    pub receiver: String,
+    /// The canary rule's alert name.
+    pub alert_name: String,
+    /// The series the canary rule watches; telltale writes it with a `run` label.
+    pub metric: String,
+    /// Prometheus's remote-write path (the receiver must be on:
+    /// `--web.enable-remote-write-receiver`).
+    pub remote_write_path: String,
+    /// Labels the notification's alert must carry besides `alertname` and `run`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations it must carry; `{run}` stands for the run id.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for Alertmanager {
+    fn default() -> Self {
+        Alertmanager {
+            port: 9093,
+            url: None,
+            auth: None,
+            webhook_listen: "127.0.0.1:9099".into(),
+            receiver: "telltale".into(),
+            alert_name: "TelltaleAlertProbe".into(),
+            metric: "telltale_alert_probe".into(),
+            remote_write_path: "/api/v1/write".into(),
+            labels: [("severity".to_owned(), "info".to_owned())].into(),
+            annotations: [(
+                "summary".to_owned(),
+                "telltale alert-delivery probe {run}".to_owned(),
+            )]
+            .into(),
+        }
+    }
+}
+
+impl Alertmanager {
+    /// The base URL on `host`.
+    pub fn base_url(&self, host: &str) -> String {
+        base_url(&self.url, host, self.port)
+    }
+}
+
 /// What must be reachable, and what must not, from the vantage point telltale runs on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -694,6 +759,29 @@ impl Stack {
                 ));
             }
         }
+        if let Some(am) = &self.alertmanager {
+            if am.webhook_listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "alertmanager.webhook_listen {:?} is not `ip:port` (the address telltale's webhook receiver binds)",
+                        am.webhook_listen
+                    ),
+                ));
+            }
+            let metric_ok = !am.metric.is_empty()
+                && am
+                    .metric
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && !am.metric.starts_with(|c: char| c.is_ascii_digit());
+            if !metric_ok || am.alert_name.trim().is_empty() || am.receiver.trim().is_empty() {
+                return Err(invalid(
+                    origin,
+                    "alertmanager: metric must be a metric name, and alert_name and receiver non-empty".into(),
+                ));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for unit in &self.journald.units {
             if !seen.insert(&unit.unit) {
@@ -724,6 +812,10 @@ impl Stack {
             ("alloy.faro_api_key", self.alloy.faro_api_key.clone()),
             ("glitchtip.auth", self.glitchtip.auth.clone()),
             ("edge.dsn", edge_dsn),
+            (
+                "alertmanager.auth",
+                self.alertmanager.as_ref().and_then(|a| a.auth.clone()),
+            ),
         ]
         .into_iter()
         .chain(dsns)
