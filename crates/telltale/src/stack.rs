@@ -937,7 +937,33 @@ app = "demo"
         assert_eq!(stack.glitchtip.cleanup, Cleanup::Resolve);
         assert!(stack.glitchtip.dsns["be-platform"].file.is_some());
         assert_eq!(stack.alloy.faro_app_name, "telltale-canary");
+        assert_eq!(stack.alertmanager, Some(Alertmanager::default()));
         assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+    }
+
+    #[test]
+    fn the_alertmanager_section_is_optional_and_checked() {
+        assert_eq!(Stack::from_toml("").unwrap().alertmanager, None);
+        let stack = Stack::from_toml(
+            "[alertmanager]\nurl = \"https://am.example.org\"\nwebhook_listen = \"[::1]:9099\"\nauth = { username = \"ops\", file = \"/run/secrets/am\" }\n",
+        )
+        .unwrap();
+        let am = stack.alertmanager.unwrap();
+        assert_eq!(am.base_url("meridian"), "https://am.example.org");
+        assert_eq!(am.alert_name, "TelltaleAlertProbe");
+        for (bad, says) in [
+            ("webhook_listen = \"localhost\"", "webhook_listen"),
+            ("metric = \"telltale-probe\"", "metric"),
+            ("receiver = \" \"", "receiver"),
+            ("auth = { file = \"/a\", env = \"B\" }", "alertmanager.auth"),
+            ("password = \"hunter2\"", "password"),
+        ] {
+            let err = Stack::from_toml(&format!("[alertmanager]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]
