@@ -351,6 +351,7 @@ let
   edgeLocationRegex = "^/api/[0-9]+/(envelope|store)/$";
 in
 {
+  imports = [ ./alerting.nix ];
   options.services.meridian-observability = {
     enable = mkEnableOption "the meridian observability stack (Loki, Prometheus, Grafana, Alloy, GlitchTip)";
 
