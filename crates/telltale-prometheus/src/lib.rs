@@ -103,6 +103,6 @@ pub use crate::contract::{
     ContractReport, FamilyRule, Finding, FindingKind, MetricsContract, PiiKind, Severity,
 };
 pub use crate::error::{ApiError, ApiErrorType, Error};
-pub use crate::remote_write::{WriteSample, WriteSeries};
+pub use crate::remote_write::{ReadBack, WriteSample, WriteSeries};
 pub use crate::scrape::{scrape, ContentTypeCheck, Scrape, ScrapeOptions};
 pub use telltale_http::{Auth, RetryPolicy, Secret};

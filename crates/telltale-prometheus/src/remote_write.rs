@@ -50,6 +50,72 @@ impl WriteSeries {
     }
 }
 
+/// What a read-back through the query API found for samples written by remote-write: every
+/// sample is in exactly one of `found` (same time, same value bits), `wrong_value` or `missing`;
+/// `unexpected` lists samples of the written series the writer never sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ReadBack {
+    /// Samples written.
+    pub written: usize,
+    /// Samples read back exactly.
+    pub found: usize,
+    /// `(series, timestamp_ms)` of samples not read back.
+    pub missing: Vec<(String, i64)>,
+    /// `(series, timestamp_ms, written, read)` of samples read back with another value.
+    pub wrong_value: Vec<(String, i64, f64, f64)>,
+    /// `(series, timestamp_ms)` of samples read back, within the span of the expected ones,
+    /// that were never written.
+    pub unexpected: Vec<(String, i64)>,
+}
+
+impl ReadBack {
+    /// Every sample read back exactly once, and nothing else.
+    pub fn is_exact(&self) -> bool {
+        self.found == self.written
+            && self.missing.is_empty()
+            && self.wrong_value.is_empty()
+            && self.unexpected.is_empty()
+    }
+
+    pub(crate) fn compare(series: &WriteSeries, read: &[(i64, f64)], into: &mut ReadBack) {
+        let name = selector(series);
+        let mut got: std::collections::BTreeMap<i64, f64> = read.iter().copied().collect();
+        for s in &series.samples {
+            into.written += 1;
+            match got.remove(&s.timestamp_ms) {
+                Some(v) if v.to_bits() == s.value.to_bits() || (v.is_nan() && s.value.is_nan()) => {
+                    into.found += 1
+                }
+                Some(v) => into
+                    .wrong_value
+                    .push((name.clone(), s.timestamp_ms, s.value, v)),
+                None => into.missing.push((name.clone(), s.timestamp_ms)),
+            }
+        }
+        into.unexpected
+            .extend(got.into_keys().map(|t| (name.clone(), t)));
+    }
+}
+
+/// The series' exact selector, `{__name__="x", job="a"}`, labels sorted, values escaped as PromQL
+/// strings.
+pub fn selector(series: &WriteSeries) -> String {
+    let mut labels: Vec<&(String, String)> = series.labels.iter().collect();
+    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{escaped}\"")
+        })
+        .collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
 /// The `Content-Type`, `Content-Encoding` and version header remote-write 1.0 sends.
 pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
 pub(crate) const CONTENT_ENCODING: &str = "snappy";
@@ -229,6 +295,34 @@ mod tests {
             let decoded = WriteRequest::decode(ours.as_slice()).unwrap();
             assert_eq!(decoded.timeseries.len(), series.len());
         }
+    }
+
+    #[test]
+    fn read_back_puts_every_sample_in_one_place() {
+        let series = WriteSeries::new("m", [("q", "a\"b\\c\nd")])
+            .sample(1, 1.0)
+            .sample(2, 2.0)
+            .sample(3, f64::NAN)
+            .sample(4, 4.0);
+        assert_eq!(selector(&series), r#"{__name__="m", q="a\"b\\c\nd"}"#);
+        let mut rb = ReadBack::default();
+        ReadBack::compare(
+            &series,
+            &[(1, 1.0), (2, 2.5), (3, f64::NAN), (9, 0.0)],
+            &mut rb,
+        );
+        assert_eq!((rb.written, rb.found), (4, 2));
+        assert_eq!(rb.wrong_value.len(), 1);
+        assert_eq!(rb.missing.len(), 1);
+        assert_eq!(rb.unexpected.len(), 1);
+        assert!(!rb.is_exact());
+        let mut rb = ReadBack::default();
+        ReadBack::compare(
+            &series,
+            &[(1, 1.0), (2, 2.0), (3, f64::NAN), (4, 4.0)],
+            &mut rb,
+        );
+        assert!(rb.is_exact(), "{rb:?}");
     }
 
     #[test]
