@@ -163,7 +163,7 @@ pub fn encode_snappy(series: &[WriteSeries]) -> Vec<u8> {
 }
 
 fn varint_len(v: u64) -> usize {
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {

@@ -165,7 +165,7 @@ async fn every_sample_round_trips_through_prometheus_2() {
     // A refusal is an error: an out-of-order sample answers 400 and is not retried.
     let stale = WriteSeries::new("telltale_rw_roundtrip", [("run", "old")]).sample(now_ms(), 1.0);
     r.client
-        .remote_write(r.write_path, &[stale.clone()])
+        .remote_write(r.write_path, std::slice::from_ref(&stale))
         .await
         .unwrap();
     let older = WriteSeries {
