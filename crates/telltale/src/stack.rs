@@ -111,6 +111,10 @@ pub struct Service {
     /// Credentials, if the service wants them.
     #[serde(default)]
     pub auth: Option<Credential>,
+    /// The tenant (`X-Scope-OrgID`) of a multi-tenant store: Mimir, Loki with auth on, a
+    /// managed Prometheus-compatible endpoint. Not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl Service {
@@ -119,6 +123,7 @@ impl Service {
             port,
             url: None,
             auth: None,
+            tenant: None,
         }
     }
 
@@ -939,6 +944,21 @@ app = "demo"
         assert_eq!(stack.alloy.faro_app_name, "telltale-canary");
         assert_eq!(stack.alertmanager, Some(Alertmanager::default()));
         assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+    }
+
+    #[test]
+    fn a_managed_metrics_endpoint_is_a_url_a_credential_file_and_a_tenant() {
+        let stack = Stack::from_toml(
+            "[prometheus]\nurl = \"https://metrics.example.org/select/0/prometheus\"\nauth = { username = \"ops\", file = \"/run/secrets/metrics\" }\ntenant = \"meridian\"\n",
+        )
+        .unwrap();
+        assert_eq!(stack.prometheus.tenant.as_deref(), Some("meridian"));
+        assert_eq!(
+            stack.prometheus.base_url(&stack.host),
+            "https://metrics.example.org/select/0/prometheus"
+        );
+        assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+        assert_eq!(Stack::default().loki.tenant, None);
     }
 
     #[test]

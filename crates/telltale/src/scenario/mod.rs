@@ -269,6 +269,9 @@ impl Context {
         if let Some(auth) = self.auth("loki.auth", &self.stack.loki.auth)? {
             b = b.auth(auth);
         }
+        if let Some(tenant) = &self.stack.loki.tenant {
+            b = b.tenant(tenant);
+        }
         b.build().map_err(|e| Stop::from_error(&url, &e))
     }
 
@@ -278,6 +281,9 @@ impl Context {
         let mut b = telltale_prometheus::Client::builder(&url).timeout(Duration::from_secs(30));
         if let Some(auth) = self.auth("prometheus.auth", &self.stack.prometheus.auth)? {
             b = b.auth(auth);
+        }
+        if let Some(tenant) = &self.stack.prometheus.tenant {
+            b = b.tenant(tenant);
         }
         b.build().map_err(|e| Stop::from_error(&url, &e))
     }
