@@ -280,6 +280,8 @@ let
       line_bytes = 100;
       streams = 4;
     };
+    # null unless services.meridian-observability.alerting.enable (alerting.nix)
+    alertmanager = cfg.stackDescription.alertmanager;
   };
 
   # Keeps the newest `keep` artefacts of a backup directory. Their names carry a UTC timestamp
@@ -427,6 +429,7 @@ let
   edgeLocationRegex = "^/api/[0-9]+/(envelope|store)/$";
 in
 {
+  imports = [ ./alerting.nix ];
   options.services.meridian-observability = {
     enable = mkEnableOption "the meridian observability stack (Loki, Prometheus, Grafana, Alloy, GlitchTip)";
 

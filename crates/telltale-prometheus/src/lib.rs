@@ -13,6 +13,11 @@
 //!   a custom CA reach Mimir, VictoriaMetrics and Grafana Cloud.
 //! - **Exposition formats** ([`exposition`]): text 0.0.4 and OpenMetrics 1.0, gzip bodies,
 //!   positioned errors, families grouped with their buckets, sums and counts, and a renderer.
+//! - **Remote-write 1.0** ([`Client::remote_write`], [`remote_write`]): a snappy-compressed
+//!   `WriteRequest` written by hand (byte for byte as prost), and [`Client::read_back`], which
+//!   accounts for every sample written through the query API (found, wrong value, missing,
+//!   unexpected). Round trips are exact through Prometheus 2.42 and 3 and VictoriaMetrics, which
+//!   keeps about 12 significant digits per block (1e-9 beside 1e15 reads back as 0).
 //! - **Scraping** ([`scrape()`]): sends Prometheus 3's `Accept` header and judges the answer's
 //!   `Content-Type` as Prometheus 3 does ([`ContentTypeCheck`]), since it refuses blank and
 //!   malformed ones.
@@ -80,6 +85,18 @@
 //! (`tests/exposition_*.rs` show where); this parser is checked against the OpenMetrics
 //! conformance suite (211 cases, one documented deviation; see `tests/exposition_conformance.rs`).
 //!
+//! # Measured ingest speed
+//!
+//! `cargo bench -p telltale-prometheus --bench remote_write` (VictoriaMetrics single-node from
+//! `VICTORIA_METRICS_BIN`, 10,000 samples per request, encoding included, same shared VM as
+//! above, so ranges are wide):
+//!
+//! | path | median estimate | samples/s | ratio |
+//! |---|---|---|---|
+//! | this crate's remote-write (protobuf + snappy) | 15.6 ms | 643 k | 1.14× |
+//! | VictoriaMetrics `/api/v1/import` (JSON lines, its native import) | 17.7 ms | 565 k | 1 (anchor) |
+//! | VictoriaMetrics `/api/v1/import/prometheus` (text) | 28.6 ms | 349 k | 0.62× |
+//!
 //! # Verified against
 //!
 //! The API client's live tests start Prometheus 2.42.0 (Debian bookworm) and 3.5.3 (Debian
@@ -95,6 +112,7 @@ pub mod api;
 pub mod contract;
 mod error;
 pub mod exposition;
+pub mod remote_write;
 pub mod scrape;
 
 pub use crate::api::{Client, ClientBuilder, QueryOptions, TargetState};
@@ -102,5 +120,6 @@ pub use crate::contract::{
     ContractReport, FamilyRule, Finding, FindingKind, MetricsContract, PiiKind, Severity,
 };
 pub use crate::error::{ApiError, ApiErrorType, Error};
+pub use crate::remote_write::{ReadBack, WriteSample, WriteSeries};
 pub use crate::scrape::{scrape, ContentTypeCheck, Scrape, ScrapeOptions};
 pub use telltale_http::{Auth, RetryPolicy, Secret};

@@ -71,6 +71,9 @@ pub struct Stack {
     pub backup: Option<Backup>,
     /// The burst the `load-burst` scenario sends.
     pub load: Load,
+    /// Alertmanager and the canary alert rule it routes to telltale's webhook; absent means the
+    /// `alert-delivery` scenario is unavailable.
+    pub alertmanager: Option<Alertmanager>,
 }
 
 impl Default for Stack {
@@ -90,6 +93,7 @@ impl Default for Stack {
             firewall: None,
             backup: None,
             load: Load::default(),
+            alertmanager: None,
         }
     }
 }
@@ -107,6 +111,10 @@ pub struct Service {
     /// Credentials, if the service wants them.
     #[serde(default)]
     pub auth: Option<Credential>,
+    /// The tenant (`X-Scope-OrgID`) of a multi-tenant store: Mimir, Loki with auth on, a
+    /// managed Prometheus-compatible endpoint. Not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl Service {
@@ -115,6 +123,7 @@ impl Service {
             port,
             url: None,
             auth: None,
+            tenant: None,
         }
     }
 
@@ -438,6 +447,67 @@ impl Default for Scrape {
     }
 }
 
+/// Alertmanager, and the canary alert the `alert-delivery` scenario makes fire.
+///
+/// The deployment holds a rule named `alert_name` that fires while `metric` is above 0 and
+/// keeps its `run` label, and an Alertmanager route that sends alerts with that name (grouped
+/// by `alertname` and `run`) to a webhook receiver named `receiver`, whose URL is telltale's
+/// listener at `webhook_listen`. The scenario pushes the series to Prometheus by remote-write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alertmanager {
+    /// Port on [`Stack::host`]; ignored when `url` is set.
+    pub port: u16,
+    /// Full base URL, overriding host and port.
+    pub url: Option<String>,
+    /// Credentials, if Alertmanager sits behind a proxy that wants them.
+    pub auth: Option<Credential>,
+    /// The `host:port` telltale's webhook receiver listens on; the route's webhook URL points
+    /// here (any path).
+    pub webhook_listen: String,
+    /// The receiver the route must pick for the canary alert.
+    pub receiver: String,
+    /// The canary rule's alert name.
+    pub alert_name: String,
+    /// The series the canary rule watches; telltale writes it with a `run` label.
+    pub metric: String,
+    /// Prometheus's remote-write path (the receiver must be on:
+    /// `--web.enable-remote-write-receiver`).
+    pub remote_write_path: String,
+    /// Labels the notification's alert must carry besides `alertname` and `run`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations it must carry; `{run}` stands for the run id.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for Alertmanager {
+    fn default() -> Self {
+        Alertmanager {
+            port: 9093,
+            url: None,
+            auth: None,
+            webhook_listen: "127.0.0.1:9099".into(),
+            receiver: "telltale".into(),
+            alert_name: "TelltaleAlertProbe".into(),
+            metric: "telltale_alert_probe".into(),
+            remote_write_path: "/api/v1/write".into(),
+            labels: [("severity".to_owned(), "info".to_owned())].into(),
+            annotations: [(
+                "summary".to_owned(),
+                "telltale alert-delivery probe {run}".to_owned(),
+            )]
+            .into(),
+        }
+    }
+}
+
+impl Alertmanager {
+    /// The base URL on `host`.
+    pub fn base_url(&self, host: &str) -> String {
+        base_url(&self.url, host, self.port)
+    }
+}
+
 /// What must be reachable, and what must not, from the vantage point telltale runs on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -723,6 +793,29 @@ impl Stack {
                 ));
             }
         }
+        if let Some(am) = &self.alertmanager {
+            if am.webhook_listen.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    origin,
+                    format!(
+                        "alertmanager.webhook_listen {:?} is not `ip:port` (the address telltale's webhook receiver binds)",
+                        am.webhook_listen
+                    ),
+                ));
+            }
+            let metric_ok = !am.metric.is_empty()
+                && am
+                    .metric
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && !am.metric.starts_with(|c: char| c.is_ascii_digit());
+            if !metric_ok || am.alert_name.trim().is_empty() || am.receiver.trim().is_empty() {
+                return Err(invalid(
+                    origin,
+                    "alertmanager: metric must be a metric name, and alert_name and receiver non-empty".into(),
+                ));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for unit in &self.journald.units {
             if !seen.insert(&unit.unit) {
@@ -753,6 +846,10 @@ impl Stack {
             ("alloy.faro_api_key", self.alloy.faro_api_key.clone()),
             ("glitchtip.auth", self.glitchtip.auth.clone()),
             ("edge.dsn", edge_dsn),
+            (
+                "alertmanager.auth",
+                self.alertmanager.as_ref().and_then(|a| a.auth.clone()),
+            ),
         ]
         .into_iter()
         .chain(dsns)
@@ -884,7 +981,48 @@ app = "demo"
         assert_eq!(stack.glitchtip.cleanup, Cleanup::Resolve);
         assert!(stack.glitchtip.dsns["be-platform"].file.is_some());
         assert_eq!(stack.alloy.faro_app_name, "telltale-canary");
+        assert_eq!(stack.alertmanager, Some(Alertmanager::default()));
         assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+    }
+
+    #[test]
+    fn a_managed_metrics_endpoint_is_a_url_a_credential_file_and_a_tenant() {
+        let stack = Stack::from_toml(
+            "[prometheus]\nurl = \"https://metrics.example.org/select/0/prometheus\"\nauth = { username = \"ops\", file = \"/run/secrets/metrics\" }\ntenant = \"meridian\"\n",
+        )
+        .unwrap();
+        assert_eq!(stack.prometheus.tenant.as_deref(), Some("meridian"));
+        assert_eq!(
+            stack.prometheus.base_url(&stack.host),
+            "https://metrics.example.org/select/0/prometheus"
+        );
+        assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+        assert_eq!(Stack::default().loki.tenant, None);
+    }
+
+    #[test]
+    fn the_alertmanager_section_is_optional_and_checked() {
+        assert_eq!(Stack::from_toml("").unwrap().alertmanager, None);
+        let stack = Stack::from_toml(
+            "[alertmanager]\nurl = \"https://am.example.org\"\nwebhook_listen = \"[::1]:9099\"\nauth = { username = \"ops\", file = \"/run/secrets/am\" }\n",
+        )
+        .unwrap();
+        let am = stack.alertmanager.unwrap();
+        assert_eq!(am.base_url("meridian"), "https://am.example.org");
+        assert_eq!(am.alert_name, "TelltaleAlertProbe");
+        for (bad, says) in [
+            ("webhook_listen = \"localhost\"", "webhook_listen"),
+            ("metric = \"telltale-probe\"", "metric"),
+            ("receiver = \" \"", "receiver"),
+            ("auth = { file = \"/a\", env = \"B\" }", "alertmanager.auth"),
+            ("password = \"hunter2\"", "password"),
+        ] {
+            let err = Stack::from_toml(&format!("[alertmanager]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -190,3 +190,48 @@ fn a_description_without_jobs_is_never_a_pass() {
     assert_eq!((code, s["status"].as_str()), (2, Some("error")), "{s:#}");
     assert_eq!(s["problem"]["message"], "the scenario made no assertion");
 }
+
+/// VictoriaMetrics single-node (`VICTORIA_METRICS_BIN`) scraping the node_exporter and a closed
+/// port as jobs `node` and `app`, with `-search.latencyOffset=0s` so fresh `up` samples are
+/// visible: the same checks pass for the healthy job and fail naming the down one.
+#[test]
+fn victoria_metrics_answers_the_same_checks() {
+    let Some(node) = node_exporter() else { return };
+    let Some(bin) = find_binary("VICTORIA_METRICS_BIN", Some("victoria-metrics")) else {
+        skip("scrape-targets-up against VictoriaMetrics (set VICTORIA_METRICS_BIN; .ci/unstable-tools.sh fetches it)");
+        return;
+    };
+    let dir = TempDir::new("scrape-vm");
+    let closed = free_port();
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{closed}']\n",
+        node.port
+    );
+    std::fs::write(dir.0.join("scrape.yml"), scrape).unwrap();
+    let port = free_port();
+    let args = vec![
+        format!("-httpListenAddr=127.0.0.1:{port}"),
+        format!("-storageDataPath={}", dir.0.join("data").display()),
+        format!("-promscrape.config={}", dir.0.join("scrape.yml").display()),
+        "-search.latencyOffset=0s".into(),
+        "-search.disableCache".into(),
+    ];
+    let _vm = Server::start(&bin, &args, dir.0.join("vm.log"), port, "/health");
+    let url = format!("http://127.0.0.1:{port}");
+    // VictoriaMetrics scrapes a second or two after start; the scenario waits one scrape age.
+    let (code, s) = check(&dir, &url, &["node"]);
+    assert_eq!((code, s["status"].as_str()), (0, Some("passed")), "{s:#}");
+    let (code, s) = check(&dir, &url, &["node", "app"]);
+    assert_eq!((code, s["status"].as_str()), (1, Some("failed")), "{s:#}");
+    let failed = failed_checks(&s);
+    assert!(
+        failed.contains(&format!(
+            "job app: target http://127.0.0.1:{closed}/metrics is up"
+        )),
+        "{failed:?}"
+    );
+    assert!(
+        !failed.iter().any(|f| f.starts_with("job node:")),
+        "{failed:?}"
+    );
+}

@@ -247,6 +247,101 @@ impl Client {
             .await
     }
 
+    /// `POST path` (`/api/v1/write` on Prometheus and VictoriaMetrics, `/api/v1/push` on Mimir):
+    /// remote-write 1.0, a snappy-compressed `WriteRequest`. A 2xx means the receiver took every
+    /// sample; 429 and 5xx are retried as the spec asks, any other answer is an [`Error::Api`]
+    /// with the receiver's words (Prometheus answers 400 for out-of-order or duplicate samples).
+    pub async fn remote_write(
+        &self,
+        path: &str,
+        series: &[crate::remote_write::WriteSeries],
+    ) -> Result<(), Error> {
+        use crate::remote_write::{encode_snappy, CONTENT_ENCODING, CONTENT_TYPE, VERSION_HEADER};
+        let bytes = encode_snappy(series);
+        let body = Body {
+            bytes: &bytes,
+            content_type: CONTENT_TYPE,
+            content_encoding: Some(CONTENT_ENCODING),
+        };
+        let hint = |err: &Error| {
+            err.is_retryable()
+                .then(|| err.api().and_then(ApiError::retry_after))
+        };
+        let mut attempts = 0;
+        self.inner
+            .retry
+            .run(
+                &mut attempts,
+                || async {
+                    let answer = self
+                        .inner
+                        .http
+                        .exchange(Method::Post, path, &[], Some(body), &[VERSION_HEADER])
+                        .await?;
+                    if answer.is_success() {
+                        Ok(())
+                    } else {
+                        Err(Error::Api(api_error(path, &answer)))
+                    }
+                },
+                hint,
+            )
+            .await
+    }
+
+    /// Reads `series` back through `query` (a range selector per series at the last sample's
+    /// time, which returns raw samples) and accounts for every sample written: found exactly,
+    /// with another value, missing, or read back without having been written.
+    pub async fn read_back(
+        &self,
+        series: &[crate::remote_write::WriteSeries],
+    ) -> Result<crate::remote_write::ReadBack, Error> {
+        use crate::remote_write::{selector, ReadBack};
+        let mut out = ReadBack::default();
+        for s in series {
+            let (Some(first), Some(last)) = (
+                s.samples.iter().map(|x| x.timestamp_ms).min(),
+                s.samples.iter().map(|x| x.timestamp_ms).max(),
+            ) else {
+                continue;
+            };
+            let window_ms = last - first + 1000;
+            let query = format!("{}[{window_ms}ms]", selector(s));
+            let at = UNIX_EPOCH + Duration::from_millis(last.max(0) as u64);
+            let res = self
+                .query(&query, Some(at), &QueryOptions::default())
+                .await?;
+            let mut want: Vec<(&str, &str)> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            want.sort();
+            let read: Vec<(i64, f64)> = res
+                .data
+                .matrix()
+                .unwrap_or_default()
+                .iter()
+                .filter(|r| {
+                    let mut got: Vec<(&str, &str)> = r
+                        .metric
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    got.sort();
+                    got == want
+                })
+                .flat_map(|r| {
+                    r.values
+                        .iter()
+                        .map(|v| ((v.time * 1000.0).round() as i64, v.value))
+                })
+                .collect();
+            ReadBack::compare(s, &read, &mut out);
+        }
+        Ok(out)
+    }
+
     /// Calls an API endpoint and unwraps Prometheus' envelope.
     async fn api<T: DeserializeOwned>(
         &self,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::report::{Check, Delivery, Evidence, Problem, ScenarioReport, Status};
 use crate::stack::{Credential, Stack};
 
+mod alert;
 mod backup;
 mod faro;
 mod firewall;
@@ -59,11 +60,13 @@ pub enum Name {
     Backup,
     /// A burst at a set rate arrives with zero loss; latency percentiles.
     LoadBurst,
+    /// A canary alert fires, reaches telltale's webhook through Alertmanager once, and resolves.
+    AlertDelivery,
 }
 
 impl Name {
     /// Every scenario.
-    pub const ALL: [Name; 12] = [
+    pub const ALL: [Name; 13] = [
         Name::JournaldToLoki,
         Name::OtlpLogsToLoki,
         Name::OtlpMetricsToPrometheus,
@@ -76,6 +79,7 @@ impl Name {
         Name::Firewall,
         Name::Backup,
         Name::LoadBurst,
+        Name::AlertDelivery,
     ];
 
     /// The name on the command line and in reports.
@@ -93,6 +97,7 @@ impl Name {
             Name::Firewall => "firewall",
             Name::Backup => "backup",
             Name::LoadBurst => "load-burst",
+            Name::AlertDelivery => "alert-delivery",
         }
     }
 
@@ -110,6 +115,7 @@ impl Name {
                 Name::LoadBurst => false,
                 Name::Firewall => stack.firewall.is_some(),
                 Name::Backup => stack.backup.is_some(),
+                Name::AlertDelivery => stack.alertmanager.is_some(),
                 _ => true,
             })
             .collect()
@@ -263,6 +269,9 @@ impl Context {
         if let Some(auth) = self.auth("loki.auth", &self.stack.loki.auth)? {
             b = b.auth(auth);
         }
+        if let Some(tenant) = &self.stack.loki.tenant {
+            b = b.tenant(tenant);
+        }
         b.build().map_err(|e| Stop::from_error(&url, &e))
     }
 
@@ -272,6 +281,9 @@ impl Context {
         let mut b = telltale_prometheus::Client::builder(&url).timeout(Duration::from_secs(30));
         if let Some(auth) = self.auth("prometheus.auth", &self.stack.prometheus.auth)? {
             b = b.auth(auth);
+        }
+        if let Some(tenant) = &self.stack.prometheus.tenant {
+            b = b.tenant(tenant);
         }
         b.build().map_err(|e| Stop::from_error(&url, &e))
     }
@@ -826,6 +838,7 @@ pub async fn run(name: Name, ctx: &Context) -> ScenarioReport {
         Name::Firewall => firewall::run(ctx, &mut out).await,
         Name::Backup => backup::run(ctx, &mut out).await,
         Name::LoadBurst => load::run(ctx, &mut out).await,
+        Name::AlertDelivery => alert::run(ctx, &mut out).await,
     };
     out.finish(name, started.elapsed(), end)
 }

@@ -39,7 +39,12 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 .iter()
                 .filter(|t| t.labels.get("job").unwrap_or(&t.scrape_pool) == job)
                 .collect();
-            !mine.is_empty() && mine.iter().all(|t| t.health != Health::Unknown)
+            // VictoriaMetrics lists a target it has not scraped yet as `down` with a
+            // `lastScrape` at the Unix epoch, where Prometheus says `unknown`.
+            !mine.is_empty()
+                && mine.iter().all(|t| {
+                    t.health != Health::Unknown && !t.last_scrape.starts_with("1970-01-01")
+                })
         });
         if settled || started.elapsed() >= patience {
             break targets;
@@ -67,22 +72,41 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
         serde_json::json!({"endpoint": url, "path": "/api/v1/targets?state=active"}),
     );
 
-    let up = prom
-        .query("up", None, &QueryOptions::default())
-        .await
-        .map_err(|e| Stop::from_error(&url, &e))?;
+    // A store may show a scrape on its target page before the `up` sample is queryable
+    // (VictoriaMetrics flushes ingested samples about a second later): ask again, within the
+    // same patience, until every job with targets has an `up` series.
+    let with_targets: Vec<&String> = jobs
+        .iter()
+        .filter(|job| {
+            targets
+                .active_targets
+                .iter()
+                .any(|t| t.labels.get("job").unwrap_or(&t.scrape_pool) == *job)
+        })
+        .collect();
+    let up_by_job = loop {
+        let up = prom
+            .query("up", None, &QueryOptions::default())
+            .await
+            .map_err(|e| Stop::from_error(&url, &e))?;
+        let mut up_by_job: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        if let QueryData::Vector(series) = &up.data {
+            for s in series {
+                if let (Some(job), Some(sample)) = (s.metric.get("job"), s.sample) {
+                    up_by_job.entry(job.clone()).or_default().push(sample.value);
+                }
+            }
+        }
+        if with_targets.iter().all(|j| up_by_job.contains_key(*j)) || started.elapsed() >= patience
+        {
+            break up_by_job;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     out.evidence.push(
         "queries",
         serde_json::json!({"endpoint": url, "query": "up"}),
     );
-    let mut up_by_job: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    if let QueryData::Vector(series) = &up.data {
-        for s in series {
-            if let (Some(job), Some(sample)) = (s.metric.get("job"), s.sample) {
-                up_by_job.entry(job.clone()).or_default().push(sample.value);
-            }
-        }
-    }
     out.evidence.record("up", &up_by_job);
 
     for job in jobs {

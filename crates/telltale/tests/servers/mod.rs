@@ -29,7 +29,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(bin: &Path, args: &[String], log: PathBuf, port: u16, ready: &str) -> Server {
+    /// Starts `bin` and waits until `GET ready` on `port` answers 200.
+    pub fn start(bin: &Path, args: &[String], log: PathBuf, port: u16, ready: &str) -> Server {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(bin)
             .args(args)
@@ -98,6 +99,59 @@ pub fn prometheus_with_jobs(
         format!("--storage.tsdb.path={}", dir.0.join(&tag).display()),
         format!("--storage.tsdb.retention.time={retention}"),
         format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    Server::start(
+        bin,
+        &args,
+        dir.0.join(format!("{tag}.log")),
+        port,
+        "/-/ready",
+    )
+}
+
+/// Prometheus with the remote-write receiver on, evaluating `rules` (a rule file's YAML) every
+/// second and sending alerts to the Alertmanager on `alertmanager_port`.
+pub fn prometheus_alerting(
+    bin: &Path,
+    dir: &TempDir,
+    rules: &str,
+    alertmanager_port: u16,
+) -> Server {
+    let port = free_port();
+    let tag = format!("prometheus-{port}");
+    let rule_file = dir.0.join(format!("{tag}-rules.yml"));
+    std::fs::write(&rule_file, rules).unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{alertmanager_port}']\n",
+        rule_file.display()
+    );
+    let conf = dir.0.join(format!("{tag}.yml"));
+    std::fs::write(&conf, config).unwrap();
+    let args = vec![
+        format!("--config.file={}", conf.display()),
+        format!("--storage.tsdb.path={}", dir.0.join(&tag).display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--web.enable-remote-write-receiver".into(),
+    ];
+    Server::start(
+        bin,
+        &args,
+        dir.0.join(format!("{tag}.log")),
+        port,
+        "/-/ready",
+    )
+}
+
+/// Alertmanager on `port` with `config` (YAML), gossip off, its state in `dir`.
+pub fn alertmanager(bin: &Path, dir: &TempDir, port: u16, config: &str) -> Server {
+    let tag = format!("alertmanager-{port}");
+    let conf = dir.0.join(format!("{tag}.yml"));
+    std::fs::write(&conf, config).unwrap();
+    let args = vec![
+        format!("--config.file={}", conf.display()),
+        format!("--storage.path={}", dir.0.join(&tag).display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=".into(),
     ];
     Server::start(
         bin,
