@@ -22,6 +22,8 @@
 //! - **OTLP/HTTP** ([`Client`]): per-signal paths (Loki `/otlp/v1/logs`, VictoriaMetrics
 //!   `/opentelemetry/v1/metrics`), auth, headers, CA files, timeouts from `telltale-http`.
 //! - **OTLP/gRPC** ([`GrpcClient`], tonic): gzip, request metadata; plaintext only.
+//! - **Tempo read-back** ([`TempoClient`]): a trace by id through API v1 or v2, as protobuf or
+//!   Tempo's JSON (base64 ids, enum names), and TraceQL search, decoded into [`Span`]s.
 //! - **Responses per the specification**: `partial_success` (rejected log records, data points
 //!   or spans, and the message) is reported in the [`ExportReport`] and the rejected part is
 //!   never resent. HTTP 429, 502, 503, 504 (and transport failures) are retried with
@@ -93,9 +95,8 @@
 //!
 //! # Limitations
 //!
-//! - Span links, exemplars, exponential histograms and summaries are not modelled: decoding
-//!   keeps the count of points of the last two ([`MetricData::Unsupported`]) and drops links
-//!   and exemplars.
+//! - Exemplars, exponential histograms and summaries are not modelled: decoding keeps the
+//!   count of points of the last two ([`MetricData::Unsupported`]) and drops exemplars.
 //! - gRPC is plaintext only and takes tokens as metadata ([`GrpcClientBuilder::header`]), not
 //!   as [`Auth`]; a connection failure shows as gRPC `UNAVAILABLE`.
 //! - Each [`Synth`] data point carries its sequence number as a label, so every point is a new
@@ -117,6 +118,7 @@ mod model;
 #[cfg(test)]
 mod roundtrip_tests;
 mod synth;
+mod tempo;
 
 pub use crate::client::{Client, ClientBuilder, ExportReport};
 pub use crate::codec::{
@@ -127,8 +129,14 @@ pub use crate::error::{ApiError, Error, ErrorKind, Status};
 pub use crate::grpc::{GrpcClient, GrpcClientBuilder};
 pub use crate::model::{
     attribute, Attributes, Batch, HistogramPoint, LogRecord, Metric, MetricData, Number,
-    NumberPoint, ResourceGroup, ScopeGroup, Severity, Span, SpanEvent, SpanId, SpanKind,
+    NumberPoint, ResourceGroup, ScopeGroup, Severity, Span, SpanEvent, SpanId, SpanKind, SpanLink,
     StatusCode, Temporality, TraceId, Value,
 };
-pub use crate::synth::{now_unix_nano, RunTag, Synth, DEFAULT_RUN_KEY, DEFAULT_SEQ_KEY};
+pub use crate::synth::{
+    every_type, now_unix_nano, RunTag, Synth, DEFAULT_RUN_KEY, DEFAULT_SEQ_KEY,
+};
+pub use crate::tempo::{
+    decode_search, decode_trace, FoundSpan, FoundSpanSet, FoundTrace, RawAnswer, SearchResult,
+    TempoClient, TempoClientBuilder, TraceFormat,
+};
 pub use telltale_http::{Auth, RetryPolicy, Secret};

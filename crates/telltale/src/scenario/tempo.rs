@@ -1,0 +1,317 @@
+//! `otlp-traces-to-tempo`: tagged traces sent through the collector (or straight into Tempo's
+//! own OTLP receiver) are read back from Tempo, every span accounted for, with its parent, its
+//! attributes of every type, its events and its links as sent.
+//!
+//! The read-back relies on two Tempo APIs (`telltale_otlp::TempoClient`): TraceQL search by the
+//! run id (`{ span.telltale.run = "<run>" }`) proves the trace is findable as a user would find
+//! it, and a fetch of every sent trace by id (alternating API v1 and v2, protobuf and JSON)
+//! returns every span Tempo holds. Tempo combines the copies of a span by span id when it
+//! answers, so a second copy of a span cannot be seen: the delivery says "visible".
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use telltale_otlp::{Batch, RunTag, Span, SpanId, Synth, TempoClient, TraceFormat, TraceId, Value};
+
+use super::readback::CLOCK_SKEW;
+use super::{Context, Name, Outcome, Stop};
+use crate::accounting::{Ledger, Sighting};
+use crate::report::Delivery;
+
+/// The two services traces come from, alternately: a collector pipeline that drops one of
+/// them shows as exactly that service's spans missing.
+pub(crate) const SERVICES: [&str; 2] = ["telltale", "telltale-other"];
+/// Child spans per trace (each trace has one root more).
+const CHILDREN: usize = 3;
+
+/// The checks a passing run must have recorded.
+pub(crate) const FOUND_BY_SEARCH: &str = "every trace is found by TraceQL search on the run id";
+pub(crate) const PARENTS_INTACT: &str = "every child span keeps its parent";
+pub(crate) const CONTENT_INTACT: &str =
+    "every span keeps its name, kind, times, attributes of every type, events and links";
+
+/// `otlp-traces-to-tempo`.
+pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
+    let Some(cfg) = ctx.stack.tempo.as_ref() else {
+        return Err(Stop::unavailable(
+            "tempo",
+            "the stack description has no [tempo] section",
+            "add `[tempo] port = 3200` when the stack keeps traces in Tempo",
+        ));
+    };
+    let url = cfg.base_url(&ctx.stack.host);
+    let mut b = TempoClient::builder(&url).timeout(Duration::from_secs(30));
+    if let Some(auth) = ctx.auth("tempo.auth", &cfg.auth)? {
+        b = b.auth(auth);
+    }
+    let send_to = cfg
+        .otlp_http_url
+        .clone()
+        .unwrap_or_else(|| ctx.alloy_url(ctx.stack.alloy.otlp_http_port));
+    let mut s = telltale_otlp::Client::builder(&send_to)
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5));
+    if let Some(tenant) = &cfg.tenant {
+        b = b.header("X-Scope-OrgID", tenant.clone());
+        s = s.header("X-Scope-OrgID", tenant.clone());
+    }
+    let tempo = b.build().map_err(|e| Stop::from_error(&url, &e))?;
+    let sink = s.build().map_err(|e| Stop::from_error(&send_to, &e))?;
+    via(ctx, out, &sink, &tempo).await
+}
+
+/// What was sent for one span, to compare with what came back.
+struct Sent {
+    service: &'static str,
+    span: Span,
+}
+
+/// Sends `ctx.options.items` traces to `sink` and reads them back from `tempo`.
+pub(crate) async fn via(
+    ctx: &Context,
+    out: &mut Outcome,
+    sink: &telltale_otlp::Client,
+    tempo: &TempoClient,
+) -> Result<(), Stop> {
+    out.requires(&[FOUND_BY_SEARCH, PARENTS_INTACT, CONTENT_INTACT]);
+    let run = ctx.run_id.as_str();
+    let tag = RunTag::new(run);
+    let traces = ctx.options.items.max(1) as usize;
+    let mut synth = Synth::new(tag.clone(), SERVICES[0]);
+    let mut sent: BTreeMap<u64, Sent> = BTreeMap::new();
+    let mut trace_ids = Vec::with_capacity(traces);
+    let mut ledger = Ledger::new(Some(ctx.options.late_after));
+    let mut reports = Vec::new();
+    let started_unix = unix_secs(SystemTime::now());
+    for i in 0..traces {
+        let service = SERVICES[i % 2];
+        let mut batch: Batch<Span> = synth.rich_trace(CHILDREN);
+        for resource in &mut batch.resources {
+            resource.attributes = vec![("service.name".into(), Value::from(service))];
+        }
+        let sent_at = ctx.elapsed();
+        for span in batch.items() {
+            let seq = tag.seq_of(&span.attributes).expect("Synth tags every span");
+            ledger.sent(seq, sent_at);
+            sent.insert(
+                seq,
+                Sent {
+                    service,
+                    span: span.clone(),
+                },
+            );
+        }
+        trace_ids.push(batch.items().next().expect("a root").trace_id);
+        reports.push(super::otlp::export(out, sink, "traces", &batch).await?);
+    }
+    super::otlp::no_rejections(out, "traces", &reports);
+    out.evidence.record(
+        "sent",
+        json!({"traces": traces, "spans": sent.len(), "spans_per_trace": CHILDREN + 1,
+               "services": SERVICES, "endpoint": sink.base_url(),
+               "attributes": ["telltale.run", "telltale.seq", "telltale.string", "telltale.bool",
+                              "telltale.int", "telltale.double", "telltale.bytes",
+                              "telltale.array", "telltale.map"]}),
+    );
+
+    // Search until every trace is found or the deadline passes: what a user's query sees.
+    let traceql = format!("{{ span.telltale.run = \"{run}\" }}");
+    let began = Instant::now();
+    let mut found: HashSet<TraceId> = HashSet::new();
+    let mut searches = 0;
+    let mut progress = ctx.progress(Name::OtlpTracesToTempo, traces as u64);
+    loop {
+        let now = unix_secs(SystemTime::now() + CLOCK_SKEW);
+        let range = (started_unix.saturating_sub(CLOCK_SKEW.as_secs()), now + 1);
+        let result = tempo
+            .search(&traceql, Some(range), (2 * traces + 10) as u32, 1)
+            .await
+            .map_err(|e| Stop::from_error(tempo.base_url(), &e))?;
+        searches += 1;
+        found.extend(result.traces.iter().map(|t| t.trace_id));
+        progress.update(trace_ids.iter().filter(|t| found.contains(t)).count() as u64);
+        if trace_ids.iter().all(|t| found.contains(t)) || began.elapsed() >= ctx.options.deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(progress);
+    let unfound: Vec<String> = trace_ids
+        .iter()
+        .filter(|t| !found.contains(t))
+        .map(ToString::to_string)
+        .collect();
+    out.check(
+        FOUND_BY_SEARCH,
+        unfound.is_empty(),
+        format!("{traces} traces for {traceql}"),
+        if unfound.is_empty() {
+            format!("{traces} found in {searches} searches")
+        } else {
+            format!(
+                "{} of {traces} not found, e.g. {}",
+                unfound.len(),
+                unfound[..unfound.len().min(3)].join(", ")
+            )
+        },
+    );
+    let foreign = found.iter().filter(|t| !trace_ids.contains(t)).count();
+
+    // Every sent trace by id, whatever the search said: the store's full answer.
+    let formats = [
+        (TraceFormat::Protobuf, false),
+        (TraceFormat::Json, false),
+        (TraceFormat::Protobuf, true),
+        (TraceFormat::Json, true),
+    ];
+    let mut by_format: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sightings = Vec::new();
+    let mut wrong_parent = Vec::new();
+    let mut wrong_content = Vec::new();
+    let mut unexpected_spans = 0u64;
+    for (i, id) in trace_ids.iter().enumerate() {
+        let (format, v2) = formats[i % formats.len()];
+        let got = tempo
+            .trace(*id, format, v2)
+            .await
+            .map_err(|e| Stop::from_error(tempo.base_url(), &e))?;
+        let seen_at = ctx.elapsed();
+        *by_format
+            .entry(format!("{}{format:?}", if v2 { "v2 " } else { "v1 " }))
+            .or_insert(0) += 1;
+        let Some(batch) = got else { continue };
+        for (resource, span) in batch.items_with_resource() {
+            let Some(seq) = tag.seq_of(&span.attributes) else {
+                unexpected_spans += 1;
+                continue;
+            };
+            sightings.push(Sighting { seq, seen_at });
+            let Some(want) = sent.get(&seq) else {
+                continue;
+            };
+            if span.parent_span_id != want.span.parent_span_id {
+                wrong_parent.push(format!(
+                    "seq {seq}: parent {} instead of {}",
+                    show(span.parent_span_id),
+                    show(want.span.parent_span_id)
+                ));
+            }
+            if let Some(diff) = differs(want, resource, span) {
+                wrong_content.push(format!("seq {seq}: {diff}"));
+            }
+        }
+    }
+    ledger.observe(sightings);
+    let sample = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+    out.check(
+        PARENTS_INTACT,
+        wrong_parent.is_empty(),
+        "each child's parent span id = its root's",
+        if wrong_parent.is_empty() {
+            "all intact".to_owned()
+        } else {
+            format!("{} wrong: {}", wrong_parent.len(), sample(&wrong_parent))
+        },
+    );
+    out.check(
+        CONTENT_INTACT,
+        wrong_content.is_empty(),
+        "every span read back equal to the one sent",
+        if wrong_content.is_empty() {
+            "all equal".to_owned()
+        } else {
+            format!("{} differ: {}", wrong_content.len(), sample(&wrong_content))
+        },
+    );
+    out.evidence.record(
+        "seen",
+        json!({"traceql": traceql, "searches": searches, "traces_found": found.len(),
+               "traces_found_of_other_runs": foreign, "fetched_by": by_format,
+               "untagged_spans": unexpected_spans, "tempo": tempo.base_url()}),
+    );
+    out.delivery(
+        Delivery::from_summary(
+            format!("otlp traces services={}", SERVICES.join(",")),
+            &ledger.summary(),
+        )
+        .duplicates_unobservable(),
+    );
+    Ok(())
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn show(id: Option<SpanId>) -> String {
+    id.map_or_else(|| "none".to_owned(), |i| i.to_string())
+}
+
+/// Attributes as a sorted list: stores need not keep their order.
+fn sorted(attrs: &[(String, Value)]) -> Vec<String> {
+    let mut v: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    v.sort();
+    v
+}
+
+/// How a span read back differs from the one sent, if it does.
+fn differs(want: &Sent, resource: &[(String, Value)], got: &Span) -> Option<String> {
+    let w = &want.span;
+    let service = telltale_otlp::attribute(resource, "service.name").and_then(Value::as_str);
+    if service != Some(want.service) {
+        return Some(format!(
+            "service.name {service:?} instead of {:?}",
+            want.service
+        ));
+    }
+    if (got.trace_id, got.span_id) != (w.trace_id, w.span_id) {
+        return Some(format!(
+            "ids {}/{} instead of {}/{}",
+            got.trace_id, got.span_id, w.trace_id, w.span_id
+        ));
+    }
+    if (&got.name, got.kind) != (&w.name, w.kind) {
+        return Some(format!(
+            "name/kind {:?}/{:?} instead of {:?}/{:?}",
+            got.name, got.kind, w.name, w.kind
+        ));
+    }
+    if (got.start_time_unix_nano, got.end_time_unix_nano)
+        != (w.start_time_unix_nano, w.end_time_unix_nano)
+    {
+        return Some("start or end time changed".to_owned());
+    }
+    if got.status != w.status {
+        return Some(format!("status {:?} instead of {:?}", got.status, w.status));
+    }
+    let (ga, wa) = (sorted(&got.attributes), sorted(&w.attributes));
+    if ga != wa {
+        let lost: Vec<&String> = wa.iter().filter(|a| !ga.contains(a)).collect();
+        let new: Vec<&String> = ga.iter().filter(|a| !wa.contains(a)).collect();
+        return Some(format!("attributes: sent {lost:?}, read back {new:?}"));
+    }
+    let events = |s: &Span| {
+        s.events
+            .iter()
+            .map(|e| (e.name.clone(), e.time_unix_nano, sorted(&e.attributes)))
+            .collect::<Vec<_>>()
+    };
+    if events(got) != events(w) {
+        return Some(format!(
+            "events {:?} instead of {:?}",
+            events(got),
+            events(w)
+        ));
+    }
+    let links = |s: &Span| {
+        s.links
+            .iter()
+            .map(|l| (l.trace_id, l.span_id, sorted(&l.attributes)))
+            .collect::<Vec<_>>()
+    };
+    if links(got) != links(w) {
+        return Some(format!("links {:?} instead of {:?}", links(got), links(w)));
+    }
+    None
+}
