@@ -315,3 +315,247 @@ fn differs(want: &Sent, resource: &[(String, Value)], got: &Span) -> Option<Stri
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ScenarioReport, Status};
+    use telltale_testsupport::{find_binary, free_port, skip, Proc, TempDir};
+
+    /// The real Tempo named by `TEMPO_URL` (query API) and `TEMPO_OTLP_HTTP_URL` (its own OTLP/HTTP
+    /// receiver).
+    fn tempo_urls(what: &str) -> Option<(String, String)> {
+        match (
+            std::env::var("TEMPO_URL").ok(),
+            std::env::var("TEMPO_OTLP_HTTP_URL").ok(),
+        ) {
+            (Some(api), Some(otlp)) => Some((api, otlp)),
+            _ => {
+                skip(&format!(
+                    "otlp-traces-to-tempo {what} (set TEMPO_URL and TEMPO_OTLP_HTTP_URL)"
+                ));
+                None
+            }
+        }
+    }
+
+    async fn into(api: &str, otlp: &str, traces: u32) -> ScenarioReport {
+        let mut stack = crate::stack::Stack::default();
+        stack.tempo = Some(crate::stack::Tempo {
+            url: Some(api.to_owned()),
+            otlp_http_url: Some(otlp.to_owned()),
+            ..Default::default()
+        });
+        let ctx = Context::new(
+            stack,
+            super::super::Options {
+                items: traces,
+                deadline: Duration::from_secs(40),
+                settle: Duration::ZERO,
+                progress: false,
+                ..Default::default()
+            },
+        );
+        let mut out = Outcome::default();
+        let end = run(&ctx, &mut out).await;
+        out.finish(Name::OtlpTracesToTempo, Duration::ZERO, end)
+    }
+
+    #[tokio::test]
+    async fn traces_sent_to_tempos_receiver_are_read_back_whole() {
+        let Some((api, otlp)) = tempo_urls("straight into Tempo") else {
+            return;
+        };
+        let r = into(&api, &otlp, 6).await;
+        assert_eq!(r.status, Status::Passed, "{r:#?}");
+        let d = &r.delivery[0];
+        assert_eq!((d.sent, d.delivered), (24, 24), "{d:?}");
+        assert!(r.summary.contains("visible"), "{}", r.summary);
+        let evidence = serde_json::to_value(&r.evidence).unwrap();
+        // Every API version and format was used to read back.
+        assert_eq!(
+            evidence["seen"]["fetched_by"].as_object().unwrap().len(),
+            4,
+            "{evidence:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tempo_with_nothing_sent_to_it_fails_search_and_delivery() {
+        let Some((api, _)) = tempo_urls("spans sent nowhere") else {
+            return;
+        };
+        // A real OTLP receiver that keeps nothing: the shared Agent drops traces (its pipeline
+        // has no trace exporter), so Tempo never sees them.
+        let Ok(agent) = std::env::var("OTLP_HTTP_URL") else {
+            skip("otlp-traces-to-tempo through a trace-dropping collector (set OTLP_HTTP_URL)");
+            return;
+        };
+        let r = into(&api, &agent, 2).await;
+        assert_eq!(r.status, Status::Failed, "{r:#?}");
+        let failed: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, [FOUND_BY_SEARCH], "{r:#?}");
+        let d = &r.delivery[0];
+        assert_eq!((d.sent, d.missing, d.delivered), (8, 8, 0), "{d:?}");
+    }
+
+    /// A Grafana Agent (flow mode, `AGENT_FLOW_BIN`) started for one test, receiving OTLP/HTTP and
+    /// exporting traces to Tempo's receiver, with `processors` (River) in between.
+    struct Agent {
+        url: String,
+        proc: Proc,
+        _dir: TempDir,
+    }
+
+    async fn agent(what: &str, tempo_otlp: &str, keep_only: Option<&str>) -> Option<Agent> {
+        let Some(bin) = find_binary("AGENT_FLOW_BIN", Some("grafana-agent-flow")) else {
+            skip(&format!("otlp-traces-to-tempo {what} (set AGENT_FLOW_BIN)"));
+            return None;
+        };
+        let dir = TempDir::new("tempo-agent");
+        let (admin, otlp) = (free_port(), free_port());
+        let next = if keep_only.is_some() {
+            "otelcol.processor.tail_sampling.keep.input"
+        } else {
+            "otelcol.exporter.otlphttp.tempo.input"
+        };
+        let sampling = keep_only.map_or(String::new(), |service| {
+            format!(
+                r#"otelcol.processor.tail_sampling "keep" {{
+  decision_wait = "1s"
+  policy {{
+    name = "one-service"
+    type = "string_attribute"
+    string_attribute {{
+      key    = "service.name"
+      values = ["{service}"]
+    }}
+  }}
+  output {{ traces = [otelcol.exporter.otlphttp.tempo.input] }}
+}}
+"#
+            )
+        });
+        let config = format!(
+            r#"otelcol.receiver.otlp "in" {{
+  http {{ endpoint = "127.0.0.1:{otlp}" }}
+  output {{ traces = [{next}] }}
+}}
+{sampling}otelcol.exporter.otlphttp "tempo" {{
+  client {{
+    endpoint = "{tempo_otlp}"
+    tls {{ insecure = true }}
+  }}
+}}
+"#
+        );
+        let file = dir.0.join("config.river");
+        std::fs::write(&file, config).unwrap();
+        let args = vec![
+            "run".to_owned(),
+            "--disable-reporting".to_owned(),
+            format!("--server.http.listen-addr=127.0.0.1:{admin}"),
+            format!("--storage.path={}", dir.0.join("data").display()),
+            file.display().to_string(),
+        ];
+        let proc = Proc::spawn(&bin, &args, dir.0.join("agent.log"));
+        let ready = format!("http://127.0.0.1:{admin}/-/ready");
+        let up = telltale_testsupport::eventually(Duration::from_secs(30), || {
+            let ready = ready.clone();
+            async move {
+                let http = telltale_http::HttpConfig::new(ready.as_str(), "t")
+                    .build()
+                    .ok()?;
+                let a = http
+                    .exchange(telltale_http::Method::Get, "", &[], None, &[])
+                    .await
+                    .ok()?;
+                a.is_success().then_some(())
+            }
+        })
+        .await;
+        assert!(up.is_some(), "the agent did not start:\n{}", proc.tail());
+        Some(Agent {
+            url: format!("http://127.0.0.1:{otlp}"),
+            proc,
+            _dir: dir,
+        })
+    }
+
+    #[tokio::test]
+    async fn traces_through_a_collector_reach_tempo() {
+        let Some((api, otlp)) = tempo_urls("through a collector") else {
+            return;
+        };
+        let Some(agent) = agent("through a collector", &otlp, None).await else {
+            return;
+        };
+        let r = into(&api, &agent.url, 4).await;
+        assert_eq!(r.status, Status::Passed, "{r:#?}\n{}", agent.proc.tail());
+        assert_eq!(r.delivery[0].delivered, 16, "{:?}", r.delivery[0]);
+    }
+
+    #[tokio::test]
+    async fn a_collector_that_drops_one_service_fails_naming_the_search_and_the_missing_spans() {
+        let Some((api, otlp)) = tempo_urls("through a collector dropping a service") else {
+            return;
+        };
+        let Some(agent) = agent(
+            "through a collector dropping a service",
+            &otlp,
+            Some(SERVICES[0]),
+        )
+        .await
+        else {
+            return;
+        };
+        let r = into(&api, &agent.url, 4).await;
+        assert_eq!(r.status, Status::Failed, "{r:#?}\n{}", agent.proc.tail());
+        let failed: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, [FOUND_BY_SEARCH], "{r:#?}");
+        let d = &r.delivery[0];
+        // Traces 1 and 3 (of 0..4) come from the dropped service: 2 × 4 spans.
+        assert_eq!((d.sent, d.delivered, d.missing), (16, 8, 8), "{d:?}");
+    }
+
+    #[test]
+    fn a_changed_attribute_is_named() {
+        let mut synth = Synth::new(RunTag::new("r"), SERVICES[0]);
+        let batch = synth.rich_trace(1);
+        let span = batch.items().nth(1).unwrap().clone();
+        let want = Sent {
+            service: SERVICES[0],
+            span: span.clone(),
+        };
+        let resource = vec![("service.name".to_owned(), Value::from(SERVICES[0]))];
+        assert_eq!(differs(&want, &resource, &span), None);
+        let mut got = span.clone();
+        got.attributes.retain(|(k, _)| k != "telltale.map");
+        got.attributes
+            .push(("telltale.map".into(), Value::from("{\"seq\":1}")));
+        let diff = differs(&want, &resource, &got).unwrap();
+        assert!(
+            diff.starts_with("attributes: sent [\"telltale.map=Map"),
+            "{diff}"
+        );
+        let mut got = span.clone();
+        got.links.clear();
+        assert!(differs(&want, &resource, &got)
+            .unwrap()
+            .starts_with("links"));
+        let other = vec![("service.name".to_owned(), Value::from("x"))];
+        assert!(differs(&want, &other, &span)
+            .unwrap()
+            .starts_with("service.name"));
+    }
+}
