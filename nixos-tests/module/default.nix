@@ -112,8 +112,8 @@ let
       labels        = {}
     }
 
-    // Pipeline 2: OTLP -> Loki (logs) and Prometheus (metrics). Traces are accepted and dropped:
-    // there is no Tempo, and a batch processor without a traces output discards them.
+    // Pipeline 2: OTLP -> Loki (logs) and Prometheus (metrics). Traces are accepted and dropped
+    // (a batch processor without a traces output discards them) unless tracing.nix adds Tempo.
     otelcol.receiver.otlp "default" {
       grpc {
         endpoint = ${q "0.0.0.0:${toString cfg.ports.otlpGrpc}"}
@@ -124,7 +124,7 @@ let
       output {
         logs    = [otelcol.processor.batch.default.input]
         metrics = [otelcol.processor.batch.default.input]
-        traces  = [otelcol.processor.batch.drop_traces.input]
+        traces  = [${cfg.tracing.alloyTracesInput}]
       }
     }
 
@@ -270,7 +270,7 @@ let
       line_bytes = 100;
       streams = 4;
     };
-  };
+  } // lib.optionalAttrs (cfg.tracing.stackSection != null) { tempo = cfg.tracing.stackSection; };
 
   # Keeps the newest N files matching a glob in a directory; used by both backup jobs.
   prune = dir: pattern: keep: ''
@@ -351,6 +351,7 @@ let
   edgeLocationRegex = "^/api/[0-9]+/(envelope|store)/$";
 in
 {
+  imports = [ ./tracing.nix ];
   options.services.meridian-observability = {
     enable = mkEnableOption "the meridian observability stack (Loki, Prometheus, Grafana, Alloy, GlitchTip)";
 
