@@ -24,6 +24,8 @@ pub(crate) enum Kind {
     TempoTrace,
     /// A Tempo `/api/search` answer (TraceQL), printed with hex ids.
     TempoSearch,
+    /// A pprof profile (`profile.proto`, gzipped or not), as Pyroscope's `/ingest` takes it.
+    Pprof,
     /// Prometheus text format 0.0.4.
     PromText,
     /// OpenMetrics 1.0.
@@ -135,6 +137,7 @@ pub(crate) fn decode(
         Kind::OtlpTraces => otlp::<telltale_otlp::Span>(body, encoding, content_type),
         Kind::TempoTrace => tempo_trace(&inflate(body, encoding)?, content_type),
         Kind::TempoSearch => tempo_search(&inflate(body, encoding)?),
+        Kind::Pprof => pprof(&inflate(body, encoding)?),
         Kind::PromText | Kind::Openmetrics => {
             use telltale_prometheus::exposition::{parse_bytes, Format};
             let format = if kind == Kind::PromText {
@@ -217,6 +220,24 @@ fn tempo_trace(body: &[u8], content_type: Option<OtlpContentType>) -> anyhow::Re
         telltale_otlp::Encoding::Json,
     ))
     .map_err(malformed)
+}
+
+fn pprof(body: &[u8]) -> anyhow::Result<Value> {
+    let p = telltale_pyroscope::decode(body).map_err(malformed)?;
+    let vt = |v: &telltale_pyroscope::ValueType| json!({"type": v.kind, "unit": v.unit});
+    Ok(json!({
+        "sample_types": p.sample_types.iter().map(vt).collect::<Vec<_>>(),
+        "period_type": p.period_type.as_ref().map(vt),
+        "period": p.period,
+        "time_nanos": p.time_nanos,
+        "duration_nanos": p.duration_nanos,
+        "comments": p.comments,
+        "samples": p.samples.iter().map(|s| json!({
+            "stack": s.stack,
+            "values": s.values,
+            "labels": s.labels.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    }))
 }
 
 fn tempo_search(body: &[u8]) -> anyhow::Result<Value> {

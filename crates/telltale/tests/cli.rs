@@ -165,6 +165,10 @@ fn decode_reads_every_kind_from_recorded_payloads() {
             "\"resourceSpans\"",
         ),
         (
+            &["pprof", "pprof/go1.26.10/heap.pb.gz"],
+            "\"main.telltaleAllocate\"",
+        ),
+        (
             &[
                 "faro",
                 "faro/web-sdk-2.12.1/gzip/001.body.json.gz",
