@@ -553,4 +553,75 @@ mod tests {
             "SPAN_KIND_CLIENT"
         );
     }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tempo/3.1.0-dev");
+        std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// The trace `record.sh` sent, with its timestamps zeroed (they are set at recording time).
+    fn sent() -> Batch<Span> {
+        let text = String::from_utf8(fixture("request.json")).unwrap();
+        let text = ["START0", "END0", "START1", "END1"]
+            .iter()
+            .fold(text, |t, p| t.replace(p, "0"));
+        codec::decode::<Span>(text.as_bytes(), Encoding::Json).unwrap()
+    }
+
+    #[test]
+    fn every_recorded_trace_answer_holds_the_trace_sent() {
+        let want: Vec<Span> = sent().items().cloned().collect();
+        for (file, content_type, v2) in [
+            ("trace-v1.json", "application/json", false),
+            ("trace-v1.pb", "application/protobuf", false),
+            ("trace-v2.json", "application/json", true),
+            ("trace-v2.pb", "application/protobuf", true),
+        ] {
+            let got = decode_trace(&fixture(file), content_type, v2).unwrap();
+            let service = got
+                .resources
+                .first()
+                .and_then(|r| crate::model::attribute(&r.attributes, "service.name").cloned());
+            assert_eq!(
+                service,
+                Some(crate::Value::from("telltale-fixture")),
+                "{file}"
+            );
+            let mut spans: Vec<Span> = got.items().cloned().collect();
+            spans.sort_by_key(|s| s.parent_span_id.is_some());
+            assert_eq!(spans.len(), 2, "{file}: {spans:#?}");
+            for (got, want) in spans.iter_mut().zip(&want) {
+                assert!(got.end_time_unix_nano > got.start_time_unix_nano, "{file}");
+                got.start_time_unix_nano = 0;
+                got.end_time_unix_nano = 0;
+                for e in &mut got.events {
+                    e.time_unix_nano = 0;
+                }
+                let sort = |a: &mut Attributes| a.sort_by(|x, y| x.0.cmp(&y.0));
+                let (mut g, mut w) = (got.clone(), want.clone());
+                sort(&mut g.attributes);
+                sort(&mut w.attributes);
+                assert_eq!(g, w, "{file}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_recorded_search_answer_finds_the_trace_with_its_zero_led_id() {
+        let found = decode_search(&fixture("search.json")).unwrap();
+        let ids: Vec<String> = found
+            .traces
+            .iter()
+            .map(|t| t.trace_id.to_string())
+            .collect();
+        assert_eq!(ids, ["00f067aa0ba902b7aaaaaaaaaaaaaa01"]);
+        let t = &found.traces[0];
+        assert_eq!(t.root_service_name, "telltale-fixture");
+        assert_eq!(t.span_sets[0].matched, 2);
+        assert!(t.span_sets[0]
+            .spans
+            .iter()
+            .any(|s| s.span_id.to_string() == "00f067aa0ba902b7"));
+    }
 }

@@ -350,7 +350,7 @@ mod tests {
             stack,
             super::super::Options {
                 items: traces,
-                deadline: Duration::from_secs(40),
+                deadline: Duration::from_secs(120),
                 settle: Duration::ZERO,
                 progress: false,
                 ..Default::default()
