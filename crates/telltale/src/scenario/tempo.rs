@@ -2,10 +2,12 @@
 //! own OTLP receiver) are read back from Tempo, every span accounted for, with its parent, its
 //! attributes of every type, its events and its links as sent.
 //!
-//! The read-back relies on two Tempo APIs (`telltale_otlp::TempoClient`): TraceQL search by the
-//! run id (`{ span.telltale.run = "<run>" }`) proves the trace is findable as a user would find
-//! it, and a fetch of every sent trace by id (alternating API v1 and v2, protobuf and JSON)
-//! returns every span Tempo holds. Tempo combines the copies of a span by span id when it
+//! The read-back relies on two Tempo APIs (`telltale_otlp::TempoClient`): a fetch of every sent
+//! trace by id (alternating API v1 and v2, protobuf and JSON), repeated until each holds all its
+//! spans, returns every span Tempo holds and when it became visible; then TraceQL search by the
+//! run id (`{ span.telltale.run = "<run>" }`) proves the traces are findable as a user would find
+//! them. Tempo 3.1's search sees a trace only once the live store has cut it (idle 5 s, then a
+//! flush; about 40 s here), so one deadline covers both. Tempo combines the copies of a span by span id when it
 //! answers, so a second copy of a span cannot be seen: the delivery says "visible".
 
 use std::collections::{BTreeMap, HashSet};
@@ -115,12 +117,62 @@ pub(crate) async fn via(
                               "telltale.array", "telltale.map"]}),
     );
 
-    // Search until every trace is found or the deadline passes: what a user's query sees.
-    let traceql = format!("{{ span.telltale.run = \"{run}\" }}");
+    // Every sent trace by id until each holds all its spans: Tempo answers by id as soon as
+    // the live store has the spans, so this is when a span became visible. The formats
+    // alternate, so every API version and encoding is read.
+    let formats = [
+        (TraceFormat::Protobuf, false),
+        (TraceFormat::Json, false),
+        (TraceFormat::Protobuf, true),
+        (TraceFormat::Json, true),
+    ];
+    let mut by_format: BTreeMap<String, u64> = BTreeMap::new();
+    let mut first_seen: BTreeMap<u64, Duration> = BTreeMap::new();
+    let mut last: BTreeMap<usize, Batch<Span>> = BTreeMap::new();
+    let mut fetches = 0usize;
     let began = Instant::now();
+    let mut progress = ctx.progress(Name::OtlpTracesToTempo, sent.len() as u64);
+    loop {
+        let mut complete = true;
+        for (i, id) in trace_ids.iter().enumerate() {
+            if last.get(&i).is_some_and(|b| b.len() > CHILDREN) {
+                continue;
+            }
+            let (format, v2) = formats[fetches % formats.len()];
+            fetches += 1;
+            let got = tempo
+                .trace(*id, format, v2)
+                .await
+                .map_err(|e| Stop::from_error(tempo.base_url(), &e))?;
+            *by_format
+                .entry(format!("{}{format:?}", if v2 { "v2 " } else { "v1 " }))
+                .or_insert(0) += 1;
+            let now = ctx.elapsed();
+            let batch = got.unwrap_or(Batch {
+                resources: Vec::new(),
+            });
+            for span in batch.items() {
+                if let Some(seq) = tag.seq_of(&span.attributes) {
+                    first_seen.entry(seq).or_insert(now);
+                }
+            }
+            complete &= batch.len() > CHILDREN;
+            last.insert(i, batch);
+        }
+        progress.update(first_seen.len() as u64);
+        if complete || began.elapsed() >= ctx.options.deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(progress);
+
+    // Then TraceQL search by the run id, as a user would look: Tempo's search sees a trace
+    // only once its live store has cut it (idle 5 s, then a flush), tens of seconds later.
+    let traceql = format!("{{ span.telltale.run = \"{run}\" }}");
     let mut found: HashSet<TraceId> = HashSet::new();
     let mut searches = 0;
-    let mut progress = ctx.progress(Name::OtlpTracesToTempo, traces as u64);
+    let search_began = Instant::now();
     loop {
         let now = unix_secs(SystemTime::now() + CLOCK_SKEW);
         let range = (started_unix.saturating_sub(CLOCK_SKEW.as_secs()), now + 1);
@@ -130,13 +182,13 @@ pub(crate) async fn via(
             .map_err(|e| Stop::from_error(tempo.base_url(), &e))?;
         searches += 1;
         found.extend(result.traces.iter().map(|t| t.trace_id));
-        progress.update(trace_ids.iter().filter(|t| found.contains(t)).count() as u64);
+        // One deadline for both read-backs, from the first poll.
         if trace_ids.iter().all(|t| found.contains(t)) || began.elapsed() >= ctx.options.deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    drop(progress);
+    let search_secs = search_began.elapsed().as_secs_f64();
     let unfound: Vec<String> = trace_ids
         .iter()
         .filter(|t| !found.contains(t))
@@ -158,34 +210,22 @@ pub(crate) async fn via(
     );
     let foreign = found.iter().filter(|t| !trace_ids.contains(t)).count();
 
-    // Every sent trace by id, whatever the search said: the store's full answer.
-    let formats = [
-        (TraceFormat::Protobuf, false),
-        (TraceFormat::Json, false),
-        (TraceFormat::Protobuf, true),
-        (TraceFormat::Json, true),
-    ];
-    let mut by_format: BTreeMap<String, u64> = BTreeMap::new();
+    // The last answer for each trace is what Tempo holds: account for it, first seen when the
+    // polls first saw each span.
     let mut sightings = Vec::new();
     let mut wrong_parent = Vec::new();
     let mut wrong_content = Vec::new();
     let mut unexpected_spans = 0u64;
-    for (i, id) in trace_ids.iter().enumerate() {
-        let (format, v2) = formats[i % formats.len()];
-        let got = tempo
-            .trace(*id, format, v2)
-            .await
-            .map_err(|e| Stop::from_error(tempo.base_url(), &e))?;
-        let seen_at = ctx.elapsed();
-        *by_format
-            .entry(format!("{}{format:?}", if v2 { "v2 " } else { "v1 " }))
-            .or_insert(0) += 1;
-        let Some(batch) = got else { continue };
+    for batch in last.values() {
         for (resource, span) in batch.items_with_resource() {
             let Some(seq) = tag.seq_of(&span.attributes) else {
                 unexpected_spans += 1;
                 continue;
             };
+            let seen_at = first_seen
+                .get(&seq)
+                .copied()
+                .unwrap_or_else(|| ctx.elapsed());
             sightings.push(Sighting { seq, seen_at });
             let Some(want) = sent.get(&seq) else {
                 continue;
@@ -226,8 +266,9 @@ pub(crate) async fn via(
     );
     out.evidence.record(
         "seen",
-        json!({"traceql": traceql, "searches": searches, "traces_found": found.len(),
-               "traces_found_of_other_runs": foreign, "fetched_by": by_format,
+        json!({"traceql": traceql, "searches": searches, "search_seconds": search_secs,
+               "traces_found": found.len(), "traces_found_of_other_runs": foreign,
+               "fetches_by_id": fetches, "fetched_by": by_format,
                "untagged_spans": unexpected_spans, "tempo": tempo.base_url()}),
     );
     out.delivery(
@@ -350,7 +391,7 @@ mod tests {
             stack,
             super::super::Options {
                 items: traces,
-                deadline: Duration::from_secs(120),
+                deadline: Duration::from_secs(75),
                 settle: Duration::ZERO,
                 progress: false,
                 ..Default::default()
@@ -464,7 +505,7 @@ mod tests {
             file.display().to_string(),
         ];
         let proc = Proc::spawn(&bin, &args, dir.0.join("agent.log"));
-        let ready = format!("http://127.0.0.1:{admin}/-/ready");
+        let ready = format!("http://127.0.0.1:{admin}");
         let up = telltale_testsupport::eventually(Duration::from_secs(30), || {
             let ready = ready.clone();
             async move {
@@ -472,7 +513,7 @@ mod tests {
                     .build()
                     .ok()?;
                 let a = http
-                    .exchange(telltale_http::Method::Get, "", &[], None, &[])
+                    .exchange(telltale_http::Method::Get, "/-/ready", &[], None, &[])
                     .await
                     .ok()?;
                 a.is_success().then_some(())
