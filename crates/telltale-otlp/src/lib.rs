@@ -80,8 +80,13 @@
 //!   exporter with its default blocking reqwest client, proven by what arrived at
 //!   VictoriaMetrics (metrics) and Loki (logs), and at an in-process receiver (traces).
 //! - Decoding of bodies other SDKs sent: Python 1.45.2 and Node 2.12.1 (`fixtures/otlp/`).
-//! - **Not run against a real receiver here**: the trace path and the gRPC client (no
-//!   collector, Alloy or Tempo on the development machine). They were tested against
+//! - Traces against **Tempo 3.1.0-dev** (main @ad33aa8f): OTLP/HTTP protobuf export into its
+//!   own receiver and through a Grafana Agent (flow, @729ce056) `otlphttp` exporter, read back
+//!   by id through API v1 and v2 in protobuf and JSON and by TraceQL search, every attribute
+//!   type, event and link intact (`telltale`'s `otlp-traces-to-tempo` tests; answers in
+//!   `fixtures/tempo/3.1.0-dev/`).
+//! - **Not run against a real receiver here**: the gRPC client (no
+//!   collector, Alloy or Tempo on the development machine when it was written). They were tested against
 //!   in-process receivers only, for their retry and error behaviour; the NixOS VM tests
 //!   exercise them through Alloy.
 //!
