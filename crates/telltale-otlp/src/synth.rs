@@ -346,7 +346,7 @@ pub fn every_type(seq: u64) -> Attributes {
             "telltale.string".into(),
             Value::String(format!("s-{seq} ✓")),
         ),
-        ("telltale.bool".into(), Value::Bool(seq % 2 == 0)),
+        ("telltale.bool".into(), Value::Bool(seq.is_multiple_of(2))),
         ("telltale.int".into(), Value::Int(-i - 1_000_000_000_000)),
         ("telltale.double".into(), Value::Double(seq as f64 + 0.25)),
         (
