@@ -122,8 +122,8 @@ let
       labels        = {}
     }
 
-    // Pipeline 2: OTLP -> Loki (logs) and Prometheus (metrics). Traces are accepted and dropped:
-    // there is no Tempo, and a batch processor without a traces output discards them.
+    // Pipeline 2: OTLP -> Loki (logs) and Prometheus (metrics). Traces are accepted and dropped
+    // (a batch processor without a traces output discards them) unless tracing.nix adds Tempo.
     otelcol.receiver.otlp "default" {
       grpc {
         endpoint = ${q (listenHostPort cfg.ports.otlpGrpc)}
@@ -134,7 +134,7 @@ let
       output {
         logs    = [otelcol.processor.batch.default.input]
         metrics = [otelcol.processor.batch.default.input]
-        traces  = [otelcol.processor.batch.drop_traces.input]
+        traces  = [${cfg.tracing.alloyTracesInput}]
       }
     }
 
@@ -282,7 +282,7 @@ let
     };
     # null unless services.meridian-observability.alerting.enable (alerting.nix)
     alertmanager = cfg.stackDescription.alertmanager;
-  };
+  } // lib.optionalAttrs (cfg.tracing.stackSection != null) { tempo = cfg.tracing.stackSection; };
 
   # Keeps the newest `keep` artefacts of a backup directory. Their names carry a UTC timestamp
   # (YYYYmmddTHHMMSSZ), so the glob's sorted order is oldest first; no `ls` parsing (shellcheck's
@@ -429,7 +429,10 @@ let
   edgeLocationRegex = "^/api/[0-9]+/(envelope|store)/$";
 in
 {
-  imports = [ ./alerting.nix ];
+  imports = [
+    ./alerting.nix
+    ./tracing.nix
+  ];
   options.services.meridian-observability = {
     enable = mkEnableOption "the meridian observability stack (Loki, Prometheus, Grafana, Alloy, GlitchTip)";
 

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1 as pt;
 
 use crate::model::{
     Attributes, Batch, HistogramPoint, LogRecord, Metric, MetricData, Number, NumberPoint,
-    ResourceGroup, ScopeGroup, Severity, Span, SpanEvent, SpanId, SpanKind, StatusCode,
+    ResourceGroup, ScopeGroup, Severity, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
     Temporality, TraceId, Value,
 };
 
@@ -62,7 +62,7 @@ fn value(v: pc::AnyValue) -> Value {
     }
 }
 
-fn attributes(kvs: Vec<pc::KeyValue>) -> Attributes {
+pub(crate) fn attributes(kvs: Vec<pc::KeyValue>) -> Attributes {
     kvs.into_iter()
         .map(|kv| (kv.key, kv.value.map(value).unwrap_or_default()))
         .collect()
@@ -422,7 +422,18 @@ fn span(s: &Span) -> pt::Span {
             })
             .collect(),
         dropped_events_count: 0,
-        links: Vec::new(),
+        links: s
+            .links
+            .iter()
+            .map(|l| pt::span::Link {
+                trace_id: l.trace_id.0.to_vec(),
+                span_id: l.span_id.0.to_vec(),
+                trace_state: l.trace_state.clone(),
+                attributes: key_values(&l.attributes),
+                dropped_attributes_count: 0,
+                flags: 0,
+            })
+            .collect(),
         dropped_links_count: 0,
         status: (code != 0 || !s.status_message.is_empty()).then(|| pt::Status {
             message: s.status_message.clone(),
@@ -468,6 +479,26 @@ fn from_span(s: pt::Span) -> Span {
             _ => StatusCode::Unset,
         },
         status_message: status.message,
+        links: s
+            .links
+            .into_iter()
+            .map(|l| SpanLink {
+                trace_id: l
+                    .trace_id
+                    .as_slice()
+                    .try_into()
+                    .map(TraceId)
+                    .unwrap_or_default(),
+                span_id: l
+                    .span_id
+                    .as_slice()
+                    .try_into()
+                    .map(SpanId)
+                    .unwrap_or_default(),
+                trace_state: l.trace_state,
+                attributes: attributes(l.attributes),
+            })
+            .collect(),
     }
 }
 

@@ -435,7 +435,7 @@ pub struct SpanEvent {
     pub attributes: Attributes,
 }
 
-/// One span. Links are not modelled (decoding drops them).
+/// One span.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Span {
     /// The trace.
@@ -462,6 +462,21 @@ pub struct Span {
     pub status: StatusCode,
     /// Status message (for errors).
     pub status_message: String,
+    /// Links to spans of this or other traces.
+    pub links: Vec<SpanLink>,
+}
+
+/// A link from a span to another span (OTLP `Span.Link`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpanLink {
+    /// The linked span's trace.
+    pub trace_id: TraceId,
+    /// The linked span.
+    pub span_id: SpanId,
+    /// W3C trace state of the link.
+    pub trace_state: String,
+    /// Attributes of the link.
+    pub attributes: Attributes,
 }
 
 #[cfg(test)]

@@ -295,6 +295,12 @@ fn span() -> impl Strategy<Value = Span> {
                 .collect(),
             status: StatusCode::Error,
             status_message: "failed".into(),
+            links: vec![SpanLink {
+                trace_id: TraceId(trace),
+                span_id: SpanId(span),
+                trace_state: "k=v".into(),
+                attributes: vec![("link".into(), Value::Int(1))],
+            }],
             ..Span::default()
         })
 }

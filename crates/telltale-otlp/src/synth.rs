@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{
     Attributes, Batch, HistogramPoint, LogRecord, Metric, MetricData, Number, NumberPoint,
-    Severity, Span, SpanEvent, SpanId, SpanKind, StatusCode, Temporality, TraceId, Value,
+    Severity, Span, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Temporality, TraceId, Value,
 };
 
 /// The default attribute key for the run id.
@@ -309,6 +309,62 @@ impl Synth {
         }
         self.batch(spans)
     }
+
+    /// One trace for read-back tests: like [`Synth::trace`], and besides the run tags every
+    /// span carries an attribute of every OTLP type (string, bool, int, double, bytes, array,
+    /// map) keyed `telltale.<type>`; each child links to the root with an attribute on the link
+    /// and has an event with attributes.
+    pub fn rich_trace(&mut self, children: usize) -> Batch<Span> {
+        let mut batch = self.trace(children);
+        let root = batch.items().next().map(|s| (s.trace_id, s.span_id));
+        for span in batch
+            .resources
+            .iter_mut()
+            .flat_map(|r| r.scopes.iter_mut())
+            .flat_map(|s| s.items.iter_mut())
+        {
+            let seq = self.tag.seq_of(&span.attributes).unwrap_or(0);
+            span.attributes.extend(every_type(seq));
+            if let (Some((trace_id, span_id)), Some(_)) = (root, span.parent_span_id) {
+                span.links.push(SpanLink {
+                    trace_id,
+                    span_id,
+                    trace_state: String::new(),
+                    attributes: vec![("telltale.link".into(), Value::String(format!("seq={seq}")))],
+                });
+            }
+        }
+        batch
+    }
+}
+
+/// One attribute of every OTLP value type, derived from `seq` so a mix-up shows.
+pub fn every_type(seq: u64) -> Attributes {
+    let i = seq as i64;
+    vec![
+        (
+            "telltale.string".into(),
+            Value::String(format!("s-{seq} ✓")),
+        ),
+        ("telltale.bool".into(), Value::Bool(seq.is_multiple_of(2))),
+        ("telltale.int".into(), Value::Int(-i - 1_000_000_000_000)),
+        ("telltale.double".into(), Value::Double(seq as f64 + 0.25)),
+        (
+            "telltale.bytes".into(),
+            Value::Bytes(seq.to_be_bytes().to_vec()),
+        ),
+        (
+            "telltale.array".into(),
+            Value::Array(vec![Value::Int(i), Value::String("a".into())]),
+        ),
+        (
+            "telltale.map".into(),
+            Value::Map(vec![
+                ("seq".into(), Value::Int(i)),
+                ("ok".into(), Value::Bool(true)),
+            ]),
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@ pub(crate) enum Kind {
     OtlpMetrics,
     /// OTLP traces (`/v1/traces`).
     OtlpTraces,
+    /// A trace as Tempo answers `/api/traces/<id>` (protobuf or its JSON, base64 ids) or
+    /// `/api/v2/traces/<id>` (`{"trace": …}`), printed as OTLP/JSON.
+    TempoTrace,
+    /// A Tempo `/api/search` answer (TraceQL), printed with hex ids.
+    TempoSearch,
+    /// A pprof profile (`profile.proto`, gzipped or not), as Pyroscope's `/ingest` takes it.
+    Pprof,
     /// Prometheus text format 0.0.4.
     PromText,
     /// OpenMetrics 1.0.
@@ -128,6 +135,9 @@ pub(crate) fn decode(
         Kind::OtlpLogs => otlp::<telltale_otlp::LogRecord>(body, encoding, content_type),
         Kind::OtlpMetrics => otlp::<telltale_otlp::Metric>(body, encoding, content_type),
         Kind::OtlpTraces => otlp::<telltale_otlp::Span>(body, encoding, content_type),
+        Kind::TempoTrace => tempo_trace(&inflate(body, encoding)?, content_type),
+        Kind::TempoSearch => tempo_search(&inflate(body, encoding)?),
+        Kind::Pprof => pprof(&inflate(body, encoding)?),
         Kind::PromText | Kind::Openmetrics => {
             use telltale_prometheus::exposition::{parse_bytes, Format};
             let format = if kind == Kind::PromText {
@@ -184,6 +194,77 @@ fn otlp<T: telltale_otlp::Signal>(
     };
     let batch = telltale_otlp::decode::<T>(&body, wire).map_err(malformed)?;
     serde_json::from_slice(&telltale_otlp::encode(&batch, Encoding::Json)).map_err(malformed)
+}
+
+fn tempo_trace(body: &[u8], content_type: Option<OtlpContentType>) -> anyhow::Result<Value> {
+    let json = match content_type {
+        Some(OtlpContentType::Json) => true,
+        Some(OtlpContentType::Protobuf) => false,
+        None => body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+    };
+    let batch = if json {
+        // API v2 wraps the trace in `{"trace": …}`; v1 is the trace itself.
+        let v2 = serde_json::from_slice::<Value>(body)
+            .map_err(malformed)?
+            .get("trace")
+            .is_some();
+        telltale_otlp::decode_trace(body, "application/json", v2)
+    } else {
+        // A v1 protobuf body is a `tempopb.Trace`; try that first, then v2's response.
+        telltale_otlp::decode_trace(body, "application/protobuf", false)
+            .or_else(|_| telltale_otlp::decode_trace(body, "application/protobuf", true))
+    }
+    .map_err(malformed)?;
+    serde_json::from_slice(&telltale_otlp::encode(
+        &batch,
+        telltale_otlp::Encoding::Json,
+    ))
+    .map_err(malformed)
+}
+
+fn pprof(body: &[u8]) -> anyhow::Result<Value> {
+    let p = telltale_pyroscope::decode(body).map_err(malformed)?;
+    let vt = |v: &telltale_pyroscope::ValueType| json!({"type": v.kind, "unit": v.unit});
+    Ok(json!({
+        "sample_types": p.sample_types.iter().map(vt).collect::<Vec<_>>(),
+        "period_type": p.period_type.as_ref().map(vt),
+        "period": p.period,
+        "time_nanos": p.time_nanos,
+        "duration_nanos": p.duration_nanos,
+        "comments": p.comments,
+        "samples": p.samples.iter().map(|s| json!({
+            "stack": s.stack,
+            "values": s.values,
+            "labels": s.labels.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn tempo_search(body: &[u8]) -> anyhow::Result<Value> {
+    let found = telltale_otlp::decode_search(body).map_err(malformed)?;
+    let traces: Vec<Value> = found
+        .traces
+        .iter()
+        .map(|t| {
+            json!({
+                "trace_id": t.trace_id.to_string(),
+                "root_service_name": t.root_service_name,
+                "root_trace_name": t.root_trace_name,
+                "start_time_unix_nano": t.start_time_unix_nano,
+                "span_sets": t.span_sets.iter().map(|set| json!({
+                    "matched": set.matched,
+                    "spans": set.spans.iter().map(|s| json!({
+                        "span_id": s.span_id.to_string(),
+                        "name": s.name,
+                        "start_time_unix_nano": s.start_time_unix_nano,
+                        "duration_nanos": s.duration_nanos,
+                        "attributes": s.attributes.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({"traces": traces, "inspected_traces": found.inspected_traces}))
 }
 
 /// Parses `body` as one JSON object, refusing any other JSON value with the line and column

@@ -74,6 +74,11 @@ pub struct Stack {
     /// Alertmanager and the canary alert rule it routes to telltale's webhook; absent means the
     /// `alert-delivery` scenario is unavailable.
     pub alertmanager: Option<Alertmanager>,
+    /// Tempo, if the stack keeps traces; absent means `otlp-traces-to-tempo` is not run and
+    /// `otlp-traces-accepted` proves acceptance only.
+    pub tempo: Option<Tempo>,
+    /// Pyroscope, if the stack keeps profiles; absent means `profiles-to-pyroscope` is not run.
+    pub pyroscope: Option<Service>,
 }
 
 impl Default for Stack {
@@ -94,7 +99,45 @@ impl Default for Stack {
             backup: None,
             load: Load::default(),
             alertmanager: None,
+            tempo: None,
+            pyroscope: None,
         }
+    }
+}
+
+/// Tempo: its query API, and where the traces it should hold are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tempo {
+    /// Port of the HTTP API (`/api/traces`, `/api/search`) on [`Stack::host`]; default 3200.
+    pub port: u16,
+    /// Full base URL of the HTTP API, overriding host and port.
+    pub url: Option<String>,
+    /// Credentials for the HTTP API, if it wants them.
+    pub auth: Option<Credential>,
+    /// An OTLP/HTTP receiver to send traces to instead of Alloy's (Tempo's own distributor,
+    /// e.g. `http://127.0.0.1:4318`); absent means through the collector, as applications do.
+    pub otlp_http_url: Option<String>,
+    /// `X-Scope-OrgID` for a multi-tenant Tempo; absent for single-tenant.
+    pub tenant: Option<String>,
+}
+
+impl Default for Tempo {
+    fn default() -> Self {
+        Tempo {
+            port: 3200,
+            url: None,
+            auth: None,
+            otlp_http_url: None,
+            tenant: None,
+        }
+    }
+}
+
+impl Tempo {
+    /// The base URL of the HTTP API on `host`.
+    pub fn base_url(&self, host: &str) -> String {
+        base_url(&self.url, host, self.port)
     }
 }
 
@@ -982,7 +1025,24 @@ app = "demo"
         assert!(stack.glitchtip.dsns["be-platform"].file.is_some());
         assert_eq!(stack.alloy.faro_app_name, "telltale-canary");
         assert_eq!(stack.alertmanager, Some(Alertmanager::default()));
+        let tempo = stack.tempo.as_ref().unwrap();
+        assert_eq!(
+            tempo.base_url(&stack.host),
+            "http://meridian.tailnet.ts.net:3200"
+        );
+        assert_eq!(
+            (tempo.otlp_http_url.as_deref(), tempo.tenant.as_deref()),
+            (None, None)
+        );
+        assert_eq!(stack.pyroscope.as_ref().map(|p| p.port), Some(4040));
         assert_eq!(Stack::from_json(&stack.to_json()).unwrap(), stack);
+        // Without the sections (what meridian v1's module writes), neither is assumed.
+        let bare = Stack::from_json(r#"{"version":1}"#).unwrap();
+        assert_eq!((bare.tempo, bare.pyroscope), (None, None));
+        let err = Stack::from_toml("[tempo]\nprot = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
     }
 
     #[test]

@@ -165,6 +165,22 @@ fn decode_reads_every_kind_from_recorded_payloads() {
             "\"resourceSpans\"",
         ),
         (
+            &["tempo-trace", "tempo/3.1.0-dev/trace-v1.json"],
+            "\"00f067aa0ba902b7aaaaaaaaaaaaaa01\"",
+        ),
+        (
+            &["tempo-trace", "tempo/3.1.0-dev/trace-v2.pb"],
+            "\"00f067aa0ba902b7aaaaaaaaaaaaaa01\"",
+        ),
+        (
+            &["tempo-search", "tempo/3.1.0-dev/search.json"],
+            "\"00f067aa0ba902b7aaaaaaaaaaaaaa01\"",
+        ),
+        (
+            &["pprof", "pprof/go1.26.10/heap.pb.gz"],
+            "\"main.telltaleAllocate\"",
+        ),
+        (
             &[
                 "faro",
                 "faro/web-sdk-2.12.1/gzip/001.body.json.gz",

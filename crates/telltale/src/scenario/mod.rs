@@ -26,6 +26,7 @@ pub(crate) mod readback;
 mod retention;
 mod scrape;
 mod sentry;
+mod tempo;
 mod unit_env;
 
 pub(crate) use readback::{read_back, LokiReadBack, LokiSeen, Promised};
@@ -43,6 +44,8 @@ pub enum Name {
     OtlpMetricsToPrometheus,
     /// OTLP traces are accepted (and dropped: the stack has no Tempo).
     OtlpTracesAccepted,
+    /// OTLP traces reach Tempo, every span read back with its parent and attributes.
+    OtlpTracesToTempo,
     /// Faro events reach Loki labelled `source=pwa-faro`.
     FaroToLoki,
     /// Sentry events reach every GlitchTip project through the SDK, envelope and store paths.
@@ -66,11 +69,12 @@ pub enum Name {
 
 impl Name {
     /// Every scenario.
-    pub const ALL: [Name; 13] = [
+    pub const ALL: [Name; 14] = [
         Name::JournaldToLoki,
         Name::OtlpLogsToLoki,
         Name::OtlpMetricsToPrometheus,
         Name::OtlpTracesAccepted,
+        Name::OtlpTracesToTempo,
         Name::FaroToLoki,
         Name::SentryToGlitchtip,
         Name::ScrapeTargetsUp,
@@ -89,6 +93,7 @@ impl Name {
             Name::OtlpLogsToLoki => "otlp-logs-to-loki",
             Name::OtlpMetricsToPrometheus => "otlp-metrics-to-prometheus",
             Name::OtlpTracesAccepted => "otlp-traces-accepted",
+            Name::OtlpTracesToTempo => "otlp-traces-to-tempo",
             Name::FaroToLoki => "faro-to-loki",
             Name::SentryToGlitchtip => "sentry-to-glitchtip",
             Name::ScrapeTargetsUp => "scrape-targets-up",
@@ -116,6 +121,7 @@ impl Name {
                 Name::Firewall => stack.firewall.is_some(),
                 Name::Backup => stack.backup.is_some(),
                 Name::AlertDelivery => stack.alertmanager.is_some(),
+                Name::OtlpTracesToTempo => stack.tempo.is_some(),
                 _ => true,
             })
             .collect()
@@ -830,6 +836,7 @@ pub async fn run(name: Name, ctx: &Context) -> ScenarioReport {
         Name::OtlpLogsToLoki => otlp::logs(ctx, &mut out).await,
         Name::OtlpMetricsToPrometheus => otlp::metrics(ctx, &mut out).await,
         Name::OtlpTracesAccepted => otlp::traces(ctx, &mut out).await,
+        Name::OtlpTracesToTempo => tempo::run(ctx, &mut out).await,
         Name::FaroToLoki => faro::run(ctx, &mut out).await,
         Name::SentryToGlitchtip => sentry::run(ctx, &mut out).await,
         Name::ScrapeTargetsUp => scrape::run(ctx, &mut out).await,

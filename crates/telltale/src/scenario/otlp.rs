@@ -59,7 +59,7 @@ fn client(ctx: &Context) -> Result<telltale_otlp::Client, Stop> {
 
 /// Sends `batch` and records the receiver's answer as evidence: on the way to a read-back, a
 /// 2xx proves nothing by itself. A refusal (4xx, 5xx) or no answer ends the scenario.
-async fn export<T: Signal>(
+pub(super) async fn export<T: Signal>(
     out: &mut Outcome,
     client: &telltale_otlp::Client,
     what: &str,
@@ -105,7 +105,7 @@ fn export_evidence(out: &mut Outcome, what: &str, endpoint: &str, report: &Expor
 
 /// The receiver's own word on what it refused: `partial_success` in its answers. Items it
 /// refused also show up as missing; this names the reason.
-fn no_rejections(out: &mut Outcome, what: &str, reports: &[ExportReport]) {
+pub(super) fn no_rejections(out: &mut Outcome, what: &str, reports: &[ExportReport]) {
     let rejected: i64 = reports.iter().map(ExportReport::rejected).sum();
     let reasons: BTreeSet<&str> = reports
         .iter()
