@@ -563,7 +563,7 @@ impl Client {
         end: Timestamp,
         direction: Direction,
         page_size: u32,
-        mut visit: impl FnMut(&LabelSet, EntryRef<'_>),
+        mut visit: impl FnMut(&LabelSet, EntryRef<'_>) + Send,
     ) -> Result<u64, Error> {
         let mut n = 0u64;
         self.read_pages(
@@ -589,7 +589,7 @@ impl Client {
         end: Timestamp,
         direction: Direction,
         page_size: u32,
-        visit: &mut dyn FnMut(&LabelSet, EntryRef<'_>) -> Result<(), Error>,
+        visit: &mut (dyn FnMut(&LabelSet, EntryRef<'_>) -> Result<(), Error> + Send),
     ) -> Result<(), Error> {
         let path = "/loki/api/v1/query_range";
         let mut pager = Pager::new(start, end, direction, page_size);
