@@ -117,8 +117,9 @@ pub(super) struct Elsewhere {
 /// What the generator thread hands back.
 #[derive(Debug, Default)]
 struct Generated {
-    /// Per item: when its send began, on the step's clock.
-    sent_at: Vec<Duration>,
+    /// Per push: its first item, how many items, and when its send began on the step's clock
+    /// (a few hundred pushes, where a time per item was 16 bytes an item).
+    sent_at: Vec<(u64, u64, Duration)>,
     tally: Tally,
     requests: u64,
     push_times: Vec<Duration>,
@@ -165,18 +166,20 @@ pub(super) async fn step<S: Sender>(
 
     // Poll for newly visible items while the generator runs, and until every accepted item
     // is seen or the deadline passes.
-    let mut seen_at: Vec<Option<Duration>> = vec![None; total as usize];
+    // When each item first showed, in whole milliseconds (`u32::MAX`: not yet), as the
+    // ledger keeps it.
+    let mut seen_at: Vec<u32> = vec![u32::MAX; total as usize];
     let mut seen_count: u64 = 0;
     let mut generated: Option<Result<Generated, String>> = None;
     let mut done_at: Option<Instant> = None;
     loop {
         let polled = Instant::now();
         let seqs = probe.poll().await?;
-        let now = clock.elapsed();
+        let now = u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX - 1);
         for seq in seqs {
             if let Some(slot) = seen_at.get_mut(seq as usize) {
-                if slot.is_none() {
-                    *slot = Some(now);
+                if *slot == u32::MAX {
+                    *slot = now;
                     seen_count += 1;
                 }
             }
@@ -231,15 +234,11 @@ pub(super) async fn step<S: Sender>(
     // Items the receiver took but the promised place lacks may be stored elsewhere (under
     // other labels): look once, so they read as misrouted rather than missing. Only then: the
     // search reads the step again under every label name.
-    let sent = generated.sent_at.len() as u64;
+    let sent: u64 = generated.sent_at.iter().map(|&(_, n, _)| n).sum();
     let tally = generated.tally;
-    let found: Vec<u64> = read
-        .iter()
-        .copied()
-        .filter(|&seq| seq < sent)
-        .collect::<std::collections::BTreeSet<u64>>()
-        .into_iter()
-        .collect();
+    let mut found: Vec<u64> = read.iter().copied().filter(|&seq| seq < sent).collect();
+    found.sort_unstable();
+    found.dedup();
     let storable = sent.saturating_sub(tally.rejected);
     let elsewhere = if (found.len() as u64) < storable {
         let now = || clock.elapsed();
@@ -257,12 +256,17 @@ pub(super) async fn step<S: Sender>(
         ..read_back
     };
     let mut ledger = Ledger::new(None);
-    for (seq, at) in generated.sent_at.iter().enumerate() {
-        ledger.sent(seq as u64, *at);
+    for &(first, count, at) in &generated.sent_at {
+        for seq in first..first + count {
+            ledger.sent(seq, at);
+        }
     }
     ledger.observe(read.into_iter().map(|seq| Sighting {
         seq,
-        seen_at: seen_at.get(seq as usize).copied().flatten().unwrap_or(end),
+        seen_at: match seen_at.get(seq as usize) {
+            Some(&ms) if ms != u32::MAX => Duration::from_millis(u64::from(ms)),
+            _ => end,
+        },
     }));
     ledger.observe(
         elsewhere
@@ -356,7 +360,6 @@ async fn send_all<S: Sender>(
     shared: &Shared,
 ) -> Generated {
     let mut out = Generated {
-        sent_at: Vec::with_capacity(total as usize),
         ..Generated::default()
     };
     let per_batch = sender.batch_items().max(1);
@@ -375,8 +378,7 @@ async fn send_all<S: Sender>(
             if out.requests == 0 {
                 out.first_push = sent_at;
             }
-            out.sent_at
-                .extend(std::iter::repeat_n(sent_at, count as usize));
+            out.sent_at.push((made, count, sent_at));
             let before = out.tally.accepted;
             sender.send(made, count, &mut out.tally).await;
             made += count;
