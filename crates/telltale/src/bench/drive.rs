@@ -71,6 +71,13 @@ pub(super) trait Probe {
     /// Every copy of every item of the step, in the order the server keeps them (sequence
     /// order where it promises none).
     fn read_back(&mut self) -> impl Future<Output = Result<Vec<u64>, BenchError>> + Send;
+    /// How many copies the store holds now, counted by the store without sending them
+    /// (`None`: it cannot count). After the settle period a count equal to the first
+    /// read-back's proves no copy arrived since (a store only adds), so the items are not read
+    /// a second time.
+    fn count(&mut self) -> impl Future<Output = Result<Option<u64>, BenchError>> + Send {
+        async { Ok(None) }
+    }
     /// Whether the read-back can show a second copy of an item. A store that folds copies
     /// (GlitchTip keys events by their id) answers `false`: `delivered` then means visible.
     fn duplicates_observable(&self) -> bool {
@@ -217,16 +224,21 @@ pub(super) async fn step<S: Sender>(
     // a collector's retry can store a second copy after the first read was complete.
     let first = probe.read_back().await?;
     tokio::time::sleep(settings.settle).await;
-    let settled = probe.read_back().await?;
+    let counted = probe.count().await?;
+    let (settled, settled_by_count) = match counted {
+        Some(n) if n == first.len() as u64 => (Vec::new(), Some(n)),
+        _ => (probe.read_back().await?, None),
+    };
     let end = clock.elapsed();
     let read_back = ReadBack {
         first: first.len() as u64,
-        settled: settled.len() as u64,
+        settled: settled_by_count.unwrap_or(settled.len() as u64),
         settle_ms: crate::report::millis(settings.settle),
+        settled_by_count: settled_by_count.is_some(),
         elsewhere: None,
     };
     // The fuller read decides (the later one on a tie): a copy seen by either read exists.
-    let read = if first.len() > settled.len() {
+    let read = if settled_by_count.is_some() || first.len() > settled.len() {
         first
     } else {
         settled
@@ -421,6 +433,8 @@ mod tests {
         store: Arc<Mutex<Vec<u64>>>,
         elsewhere: Arc<Mutex<Vec<u64>>>,
         late_copy: bool,
+        /// Whether it answers `count` (as Loki's `count_over_time` does).
+        counts: bool,
         reads: u32,
         searches: Vec<(Vec<u64>, u64)>,
     }
@@ -473,6 +487,11 @@ mod tests {
     impl Probe for Memory {
         async fn poll(&mut self) -> Result<Vec<u64>, BenchError> {
             Ok(self.store.lock().unwrap().clone())
+        }
+        async fn count(&mut self) -> Result<Option<u64>, BenchError> {
+            Ok(self
+                .counts
+                .then(|| self.store.lock().unwrap().len() as u64))
         }
         async fn read_back(&mut self) -> Result<Vec<u64>, BenchError> {
             self.reads += 1;
@@ -651,6 +670,26 @@ mod tests {
         assert_eq!(step.delivery.duplicated, 1, "{:?}", step.delivery);
         assert_eq!(step.delivery.delivered, 29);
         assert!(!passed(&step, "loss"));
+    }
+
+    /// Where the store can count, a settle count equal to the first read replaces the second
+    /// read; a count that grew (a late copy) still makes it, and the copy is counted.
+    #[tokio::test]
+    async fn a_settle_count_spares_the_second_read_only_when_nothing_was_added() {
+        for late_copy in [false, true] {
+            let mut store = Memory {
+                late_copy,
+                counts: true,
+                ..Memory::default()
+            };
+            let sender = MemorySender::new(&store);
+            let step = run(&settings(300, 20), 100.0, sender, &mut store).await;
+            let rb = &step.read_back;
+            assert_eq!(store.reads, if late_copy { 2 } else { 1 }, "{rb:?}");
+            assert_eq!(rb.settled_by_count, !late_copy, "{rb:?}");
+            assert_eq!((rb.first, rb.settled), (30, if late_copy { 31 } else { 30 }));
+            assert_eq!(step.delivery.duplicated, u64::from(late_copy));
+        }
     }
 
     /// A slow receiver (every answer takes 50 ms, three items a batch) takes everything and

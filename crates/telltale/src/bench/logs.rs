@@ -286,6 +286,29 @@ impl Probe for LokiProbe<'_> {
         Ok(seqs)
     }
 
+    async fn count(&mut self) -> Result<Option<u64>, BenchError> {
+        // The read-back's window, as an instant query's range ending at its end.
+        let end = window_end(Timestamp::now(), self.skew);
+        let range_ms = (end.unix_nanos() - self.window_start.unix_nanos()) / 1_000_000;
+        let query = format!("sum(count_over_time({}[{range_ms}ms]))", self.query);
+        let answer = self
+            .target
+            .read
+            .query(&query, Some(end), None)
+            .await
+            .map_err(|e| BenchError::from(Stop::from_error(&self.endpoint, &e)))?;
+        let Some(series) = answer.result.series() else {
+            return Ok(None);
+        };
+        // No series: nothing matched.
+        let total: f64 = series
+            .iter()
+            .flat_map(|s| &s.samples)
+            .map(|s| s.value)
+            .sum();
+        Ok((total.is_finite() && total >= 0.0).then_some(total as u64))
+    }
+
     async fn read_back(&mut self) -> Result<Vec<u64>, BenchError> {
         let mut read: Vec<(i64, u64)> = Vec::new();
         self.read(self.window_start, |ns, seq| read.push((ns, seq)))
