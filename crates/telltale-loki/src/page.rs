@@ -80,7 +80,6 @@ impl<'a> EntryRef<'a> {
             } => Some((structured_metadata.to_vec(), parsed.to_vec())),
         }
     }
-
 }
 
 /// A view of an owned entry, as [`Client::read_each`](crate::Client::read_each) hands them out
@@ -408,7 +407,10 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].0, r#"{job="x"}"#);
         assert_eq!(seen[0].1.timestamp.unix_nanos(), 5);
-        assert_eq!(seen[0].1.structured_metadata, vec![("k".into(), "v".into())]);
+        assert_eq!(
+            seen[0].1.structured_metadata,
+            vec![("k".into(), "v".into())]
+        );
         assert_eq!(seen[1].1.line, "quoted \"q\"");
         assert!(seen[1].1.structured_metadata.is_empty());
     }

@@ -878,7 +878,12 @@ mod tests {
             let streams = fake_page(held, pager.range(), direction, page_size);
             let page: Vec<(LabelSet, Vec<EntryRef<'_>>)> = streams
                 .iter()
-                .map(|s| (s.labels.clone(), s.entries.iter().map(EntryRef::from).collect()))
+                .map(|s| {
+                    (
+                        s.labels.clone(),
+                        s.entries.iter().map(EntryRef::from).collect(),
+                    )
+                })
                 .collect();
             if !pager
                 .take(&page, &mut |labels, entry| out.add(labels, entry))

@@ -204,7 +204,8 @@ impl Ledger {
     /// a bit an item beside the ledger.
     fn judge(&self, mut f: impl FnMut(u64, Verdict)) {
         let displaced = self.displaced();
-        let latency = |from: u32, to: u32| Duration::from_millis(u64::from(to.saturating_sub(from)));
+        let latency =
+            |from: u32, to: u32| Duration::from_millis(u64::from(to.saturating_sub(from)));
         for (i, item) in self.items.iter().enumerate() {
             if item.sent_ms == NOT_SENT {
                 continue;
@@ -352,7 +353,11 @@ impl Histogram {
         if self.n == 0 {
             return Percentiles::default();
         }
-        let rank = |p: f64| ((p / 100.0) * self.n as f64).ceil().clamp(1.0, self.n as f64) as u64;
+        let rank = |p: f64| {
+            ((p / 100.0) * self.n as f64)
+                .ceil()
+                .clamp(1.0, self.n as f64) as u64
+        };
         let at = |r: u64| {
             let mut below = 0;
             for (&ms, &c) in &self.counts {

@@ -489,9 +489,7 @@ mod tests {
             Ok(self.store.lock().unwrap().clone())
         }
         async fn count(&mut self) -> Result<Option<u64>, BenchError> {
-            Ok(self
-                .counts
-                .then(|| self.store.lock().unwrap().len() as u64))
+            Ok(self.counts.then(|| self.store.lock().unwrap().len() as u64))
         }
         async fn read_back(&mut self) -> Result<Vec<u64>, BenchError> {
             self.reads += 1;
@@ -687,7 +685,10 @@ mod tests {
             let rb = &step.read_back;
             assert_eq!(store.reads, if late_copy { 2 } else { 1 }, "{rb:?}");
             assert_eq!(rb.settled_by_count, !late_copy, "{rb:?}");
-            assert_eq!((rb.first, rb.settled), (30, if late_copy { 31 } else { 30 }));
+            assert_eq!(
+                (rb.first, rb.settled),
+                (30, if late_copy { 31 } else { 30 })
+            );
             assert_eq!(step.delivery.duplicated, u64::from(late_copy));
         }
     }

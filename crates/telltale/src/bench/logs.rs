@@ -258,7 +258,11 @@ impl Probe for LokiProbe<'_> {
         // later ones have been visible for 5 s is left to the final read-back, so one lost item
         // does not make every poll re-read from it.
         loop {
-            while let Some(&ts) = self.seen_ts.get(self.contiguous).filter(|&&t| t != NOT_SEEN) {
+            while let Some(&ts) = self
+                .seen_ts
+                .get(self.contiguous)
+                .filter(|&&t| t != NOT_SEEN)
+            {
                 self.cursor = Timestamp::from_unix_nanos(ts);
                 self.contiguous += 1;
             }
