@@ -27,6 +27,7 @@ pub struct EntryRef<'a> {
     timestamp: Timestamp,
     line: &'a str,
     categories: Categories<'a>,
+    page: u32,
 }
 
 /// Structured metadata and parsed labels: Loki's raw JSON object, decoded only when asked
@@ -49,6 +50,13 @@ impl<'a> EntryRef<'a> {
     /// The line.
     pub fn line(&self) -> &'a str {
         self.line
+    }
+
+    /// Which page of the read it came in, from 0. Pages advance in the read's direction, so
+    /// an entry of a later page is never on the near side of one of an earlier page: sorting
+    /// each page by time puts the whole read in time order.
+    pub fn page(&self) -> u32 {
+        self.page
     }
 
     /// An owned copy, with structured metadata and parsed labels decoded; `None` when Loki
@@ -93,6 +101,7 @@ impl<'a> From<&'a ReadEntry> for EntryRef<'a> {
                 structured_metadata: &entry.structured_metadata,
                 parsed: &entry.parsed,
             },
+            page: 0,
         }
     }
 }
@@ -227,6 +236,7 @@ pub(crate) fn with_page<R>(
                     timestamp: Timestamp::from_unix_nanos(v.ns),
                     line: &v.line,
                     categories: Categories::Raw(v.categories),
+                    page: 0,
                 })
                 .collect();
             (labels, entries)
@@ -272,6 +282,7 @@ pub(crate) struct Pager {
     /// came: the next page reads that timestamp again and skips each key only that many
     /// times, so a real second copy that begins the next page is kept.
     edge: Option<(i64, HashMap<EdgeKey, usize>)>,
+    pages: u32,
 }
 
 impl Pager {
@@ -287,6 +298,7 @@ impl Pager {
             lo: start,
             hi: end,
             edge: None,
+            pages: 0,
         }
     }
 
@@ -328,9 +340,16 @@ impl Pager {
                         continue;
                     }
                 }
-                visit(labels, *entry)?;
+                visit(
+                    labels,
+                    EntryRef {
+                        page: self.pages,
+                        ..*entry
+                    },
+                )?;
             }
         }
+        self.pages += 1;
         if n < self.page_size as usize {
             return Ok(false);
         }

@@ -248,11 +248,22 @@ pub(super) async fn step<S: Sender>(
     // search reads the step again under every label name.
     let sent: u64 = generated.sent_at.iter().map(|&(_, n, _)| n).sum();
     let tally = generated.tally;
-    let mut found: Vec<u64> = read.iter().copied().filter(|&seq| seq < sent).collect();
-    found.sort_unstable();
-    found.dedup();
+    // Distinct items found, counted in a bit an item: the sorted list the search starts from
+    // is made only when a search is needed.
+    let mut bits = vec![0u64; (sent as usize).div_ceil(64)];
+    let mut distinct = 0u64;
+    for &seq in read.iter().filter(|&&seq| seq < sent) {
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        if bits[w] & (1 << b) == 0 {
+            bits[w] |= 1 << b;
+            distinct += 1;
+        }
+    }
     let storable = sent.saturating_sub(tally.rejected);
-    let elsewhere = if (found.len() as u64) < storable {
+    let elsewhere = if distinct < storable {
+        let found: Vec<u64> = (0..sent)
+            .filter(|&seq| bits[(seq / 64) as usize] & (1 << (seq % 64)) != 0)
+            .collect();
         let now = || clock.elapsed();
         let missing = Missing {
             found: &found,

@@ -199,33 +199,6 @@ impl<'a> LokiProbe<'a> {
         self.promised = Some((labels, run.to_owned()));
         self
     }
-
-    /// Reads the step's lines from `from`, handing `visit` each line's timestamp and sequence
-    /// number (lines of no item of the step are passed over); no line is kept.
-    async fn read(
-        &self,
-        from: Timestamp,
-        mut visit: impl FnMut(i64, u64) + Send,
-    ) -> Result<(), BenchError> {
-        let seq_of = &self.seq_of;
-        self.target
-            .read
-            .read_each(
-                &self.query,
-                from,
-                window_end(Timestamp::now(), self.skew),
-                Direction::Forward,
-                self.page,
-                |_, e| {
-                    if let Some(seq) = seq_of(e.line()) {
-                        visit(e.timestamp().unix_nanos(), seq);
-                    }
-                },
-            )
-            .await
-            .map_err(|e| BenchError::from(Stop::from_error(&self.endpoint, &e)))?;
-        Ok(())
-    }
 }
 
 impl Probe for LokiProbe<'_> {
@@ -314,14 +287,41 @@ impl Probe for LokiProbe<'_> {
     }
 
     async fn read_back(&mut self) -> Result<Vec<u64>, BenchError> {
-        let mut read: Vec<(i64, u64)> = Vec::new();
-        self.read(self.window_start, |ns, seq| read.push((ns, seq)))
-            .await?;
-        // Pages come stream by stream, each stream in time order.
-        if !read.is_sorted() {
-            read.sort_unstable();
-        }
-        Ok(read.into_iter().map(|(_, seq)| seq).collect())
+        // The polls are over: their per-item state is not needed any more.
+        self.seen_ts = Vec::new();
+        // Pages come in time order, each stream by stream: one page at a time is sorted by
+        // time, and only the sequence numbers are kept (8 bytes an item).
+        let mut read: Vec<u64> = Vec::new();
+        let mut page: Vec<(i64, u64)> = Vec::new();
+        let mut current = 0;
+        let flush = |page: &mut Vec<(i64, u64)>, read: &mut Vec<u64>| {
+            page.sort_unstable();
+            read.extend(page.drain(..).map(|(_, seq)| seq));
+        };
+        let seq_of = &self.seq_of;
+        self.target
+            .read
+            .read_each(
+                &self.query,
+                self.window_start,
+                window_end(Timestamp::now(), self.skew),
+                Direction::Forward,
+                self.page,
+                |_, e| {
+                    let Some(seq) = seq_of(e.line()) else {
+                        return;
+                    };
+                    if e.page() != current {
+                        flush(&mut page, &mut read);
+                        current = e.page();
+                    }
+                    page.push((e.timestamp().unix_nanos(), seq));
+                },
+            )
+            .await
+            .map_err(|e| BenchError::from(Stop::from_error(&self.endpoint, &e)))?;
+        flush(&mut page, &mut read);
+        Ok(read)
     }
 
     async fn search_elsewhere(&mut self, missing: Missing<'_>) -> Result<Elsewhere, BenchError> {
