@@ -75,6 +75,7 @@ mod error;
 mod fixture_tests;
 mod labels;
 mod logql;
+mod page;
 mod push;
 #[cfg(test)]
 mod push_owned_tests;
@@ -89,6 +90,7 @@ pub use crate::entry::{Entry, ReadEntry, ReadStream, Stream, Timestamp};
 pub use crate::error::{ApiError, Error, ErrorKind};
 pub use crate::labels::{quote, unquote, LabelLimits, LabelSet};
 pub use crate::logql::{LogQuery, MatchOp, MetricQuery, Selector};
+pub use crate::page::EntryRef;
 pub use crate::push::{EntryOutcome, EntryStatus, PushReport, PushSummary};
 pub use crate::query::{
     decode_query_response, merge_streams, BuildInfo, ChunkStats, Direction, IndexStats,

@@ -13,6 +13,7 @@ use telltale_http::{Body, Method};
 
 use crate::client::decode_json;
 use crate::entry::{ReadEntry, ReadStream, Timestamp};
+use crate::page::{with_page, Collect, EntryRef, Pager};
 use crate::{Client, Error, LabelSet};
 
 /// The order entries come back in.
@@ -528,7 +529,8 @@ impl Client {
     /// Pages advance in `direction`; the boundary timestamp of each page is queried again and the
     /// entries already seen there are skipped, each as many times as it was seen (two identical
     /// copies straddling the edge are both kept), so nothing is lost or doubled at page edges.
-    /// Streams come back sorted by labels, their entries in `direction` order.
+    /// Streams come back sorted by labels, their entries in `direction` order. Holds every
+    /// line: to count or identify lines, [`Client::read_each`] keeps none.
     pub async fn read_all(
         &self,
         query: impl ToString,
@@ -537,12 +539,64 @@ impl Client {
         direction: Direction,
         page_size: u32,
     ) -> Result<Vec<ReadStream>, Error> {
-        let query = query.to_string();
+        let mut out = Collect::default();
+        self.read_pages(
+            &query.to_string(),
+            start,
+            end,
+            direction,
+            page_size,
+            &mut |labels, entry| out.add(labels, entry),
+        )
+        .await?;
+        Ok(out.finish())
+    }
+
+    /// Reads what [`Client::read_all`] reads, with the same paging, but hands each entry to
+    /// `visit` as it is decoded, its line borrowed from the page, and keeps nothing: memory is
+    /// one page whatever the number of entries. Within a page, entries come stream by stream,
+    /// each stream's in `direction` order. Answers how many entries were visited.
+    pub async fn read_each(
+        &self,
+        query: impl ToString,
+        start: Timestamp,
+        end: Timestamp,
+        direction: Direction,
+        page_size: u32,
+        mut visit: impl FnMut(&LabelSet, EntryRef<'_>) + Send,
+    ) -> Result<u64, Error> {
+        let mut n = 0u64;
+        self.read_pages(
+            &query.to_string(),
+            start,
+            end,
+            direction,
+            page_size,
+            &mut |labels, entry| {
+                n += 1;
+                visit(labels, entry);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(n)
+    }
+
+    async fn read_pages(
+        &self,
+        query: &str,
+        start: Timestamp,
+        end: Timestamp,
+        direction: Direction,
+        page_size: u32,
+        visit: &mut (dyn FnMut(&LabelSet, EntryRef<'_>) -> Result<(), Error> + Send),
+    ) -> Result<(), Error> {
+        let path = "/loki/api/v1/query_range";
         let mut pager = Pager::new(start, end, direction, page_size);
         loop {
             let (lo, hi) = pager.range();
             let req = RangeQuery {
-                query: query.clone(),
+                query: query.to_owned(),
                 start: lo,
                 end: hi,
                 limit: Some(page_size),
@@ -550,19 +604,15 @@ impl Client {
                 step: None,
                 interval: None,
             };
-            let res = self.query_range(&req).await?;
-            let QueryResult::Streams(streams) = res.result else {
-                return Err(Error::decode(
-                    "/loki/api/v1/query_range",
-                    "read_all needs a log query, got a metric result",
-                    b"",
-                ));
-            };
-            if !pager.take(streams)? {
-                break;
+            let answer = self
+                .call(Method::Get, path, &req.params(), None, &[CATEGORIZE])
+                .await?;
+            let more = with_page(&answer.body, |page| pager.take(page, visit))
+                .map_err(|e| relabel(e, path))?;
+            if !more {
+                return Ok(());
             }
         }
-        Ok(pager.finish())
     }
 
     /// `GET /loki/api/v1/labels`.
@@ -769,114 +819,6 @@ fn form_urlencode(pairs: &[(&str, String)]) -> String {
         .finish()
 }
 
-/// [`Client::read_all`]'s paging, apart from the HTTP: which range to ask for next, and which
-/// entries of a page were already read on the one before.
-struct Pager {
-    direction: Direction,
-    page_size: u32,
-    lo: Timestamp,
-    hi: Timestamp,
-    out: BTreeMap<LabelSet, Vec<ReadEntry>>,
-    /// The entries at the previous page's boundary timestamp, with how many times each came:
-    /// the next page reads that timestamp again, and skips each key only that many times, so
-    /// a real second copy that begins the next page is kept.
-    seen_at_edge: HashMap<(LabelSet, ReadEntryKey), usize>,
-}
-
-impl Pager {
-    fn new(start: Timestamp, end: Timestamp, direction: Direction, page_size: u32) -> Pager {
-        Pager {
-            direction,
-            page_size,
-            lo: start,
-            hi: end,
-            out: BTreeMap::new(),
-            seen_at_edge: HashMap::new(),
-        }
-    }
-
-    /// The `[start, end)` of the next page.
-    fn range(&self) -> (Timestamp, Timestamp) {
-        (self.lo, self.hi)
-    }
-
-    /// Takes one page; whether there is another to read.
-    fn take(&mut self, streams: Vec<ReadStream>) -> Result<bool, Error> {
-        let direction = self.direction;
-        let n: usize = streams.iter().map(|s| s.entries.len()).sum();
-        let edge = streams
-            .iter()
-            .flat_map(|s| s.entries.iter().map(|e| e.timestamp))
-            .reduce(|a, b| match direction {
-                Direction::Forward => a.max(b),
-                Direction::Backward => a.min(b),
-            });
-        let mut next_edge_seen: HashMap<(LabelSet, ReadEntryKey), usize> = HashMap::new();
-        for stream in streams {
-            let bucket = self.out.entry(stream.labels.clone()).or_default();
-            for entry in stream.entries {
-                let key = (stream.labels.clone(), ReadEntryKey::of(&entry));
-                if Some(entry.timestamp) == edge {
-                    *next_edge_seen.entry(key.clone()).or_default() += 1;
-                }
-                if let Some(left) = self.seen_at_edge.get_mut(&key).filter(|c| **c > 0) {
-                    *left -= 1;
-                    continue;
-                }
-                bucket.push(entry);
-            }
-        }
-        if n < self.page_size as usize {
-            return Ok(false);
-        }
-        let edge = edge.expect("a full page has entries");
-        let stalled = match direction {
-            Direction::Forward => edge == self.lo,
-            Direction::Backward => edge.unix_nanos() + 1 == self.hi.unix_nanos(),
-        };
-        if stalled {
-            return Err(Error::PagingStalled {
-                timestamp_ns: edge.unix_nanos(),
-                limit: self.page_size,
-            });
-        }
-        match direction {
-            Direction::Forward => self.lo = edge,
-            // `end` is exclusive: one nanosecond past the edge re-reads the edge itself.
-            Direction::Backward => self.hi = Timestamp::from_unix_nanos(edge.unix_nanos() + 1),
-        }
-        self.seen_at_edge = next_edge_seen;
-        Ok(true)
-    }
-
-    /// The streams read, sorted by labels, their entries in the pages' order.
-    fn finish(self) -> Vec<ReadStream> {
-        self.out
-            .into_iter()
-            .filter(|(_, e)| !e.is_empty())
-            .map(|(labels, entries)| ReadStream { labels, entries })
-            .collect()
-    }
-}
-
-/// What makes two read entries the same entry, for de-duplication at page edges.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ReadEntryKey {
-    ns: i64,
-    line: String,
-    metadata: Vec<(String, String)>,
-}
-
-impl ReadEntryKey {
-    fn of(e: &ReadEntry) -> ReadEntryKey {
-        ReadEntryKey {
-            ns: e.timestamp.unix_nanos(),
-            line: e.line.clone(),
-            metadata: e.structured_metadata.clone(),
-        }
-    }
-}
-
 /// Merges streams by labels; used by callers that gather several answers.
 pub fn merge_streams(streams: impl IntoIterator<Item = ReadStream>) -> Vec<ReadStream> {
     let mut map: HashMap<LabelSet, Vec<ReadEntry>> = HashMap::new();
@@ -930,15 +872,29 @@ mod tests {
             direction,
             page_size,
         );
+        let mut out = Collect::default();
         let mut pages = 0;
-        while pager
-            .take(fake_page(held, pager.range(), direction, page_size))
-            .unwrap()
-        {
+        loop {
+            let streams = fake_page(held, pager.range(), direction, page_size);
+            let page: Vec<(LabelSet, Vec<EntryRef<'_>>)> = streams
+                .iter()
+                .map(|s| {
+                    (
+                        s.labels.clone(),
+                        s.entries.iter().map(EntryRef::from).collect(),
+                    )
+                })
+                .collect();
+            if !pager
+                .take(&page, &mut |labels, entry| out.add(labels, entry))
+                .unwrap()
+            {
+                break;
+            }
             pages += 1;
             assert!(pages < 100, "paging does not end");
         }
-        pager.finish()
+        out.finish()
     }
 
     #[test]
@@ -978,6 +934,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Sorting each page by time puts the whole read in time order: no entry of a later page
+    /// is older (forward) than one of an earlier page, across streams.
+    #[test]
+    fn pages_are_numbered_in_the_reads_direction() {
+        let held: Vec<(LabelSet, ReadEntry)> = (0..10)
+            .map(|i: i64| {
+                let labels = LabelSet::new([("s", if i % 2 == 0 { "a" } else { "b" })]).unwrap();
+                let e = ReadEntry {
+                    timestamp: Timestamp::from_unix_nanos(10 + i * 10),
+                    line: i.to_string(),
+                    structured_metadata: Vec::new(),
+                    parsed: Vec::new(),
+                };
+                (labels, e)
+            })
+            .collect();
+        let mut pager = Pager::new(
+            Timestamp::from_unix_nanos(0),
+            Timestamp::from_unix_nanos(1_000),
+            Direction::Forward,
+            3,
+        );
+        let mut seen: Vec<(u32, i64)> = Vec::new();
+        loop {
+            let streams = fake_page(&held, pager.range(), Direction::Forward, 3);
+            let page: Vec<(LabelSet, Vec<EntryRef<'_>>)> = streams
+                .iter()
+                .map(|s| {
+                    (
+                        s.labels.clone(),
+                        s.entries.iter().map(EntryRef::from).collect(),
+                    )
+                })
+                .collect();
+            let more = pager
+                .take(&page, &mut |_, e| {
+                    seen.push((e.page(), e.timestamp().unix_nanos()));
+                    Ok(())
+                })
+                .unwrap();
+            if !more {
+                break;
+            }
+        }
+        seen.sort_unstable();
+        let times: Vec<i64> = seen.iter().map(|&(_, t)| t).collect();
+        assert_eq!(times, (0..10).map(|i| 10 + i * 10).collect::<Vec<_>>());
+        assert!(seen.last().unwrap().0 >= 3, "{seen:?}");
     }
 
     #[test]

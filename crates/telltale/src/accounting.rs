@@ -57,14 +57,49 @@ pub struct Sighting {
 }
 
 /// The ledger of one signal's items: what was sent, and what came back.
+///
+/// Compact by design, so a run of millions of items or a canary running for days costs a few
+/// bytes an item and nothing a sighting: items are kept densely from the lowest sequence number
+/// sent (12 bytes each: send time, first sighting, copies), times in whole milliseconds of the
+/// run's clock, and a sighting only counts. What the store returned is kept only as the order
+/// of first sightings (4 bytes an item), which the out-of-order judgement needs.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
-    sent: BTreeMap<u64, Duration>,
-    sightings: Vec<Sighting>,
+    /// The sequence number of `items[0]`.
+    base: u64,
+    items: Vec<Item>,
+    sent: u64,
+    /// Indexes into `items` of the items seen, in the order first seen.
+    order: Vec<u32>,
     unexpected: BTreeSet<u64>,
-    /// Items seen only outside the expected place: first sighting and where (e.g. the labels).
-    misrouted: BTreeMap<u64, (Duration, String)>,
+    /// Items seen only outside the expected place: first sighting and where (an index into
+    /// `places`, e.g. the labels).
+    misrouted: BTreeMap<u64, (u32, u32)>,
+    places: Vec<String>,
     late_after: Option<Duration>,
+}
+
+/// One item: when it was sent and first seen (milliseconds on the run's clock) and how often
+/// it was seen.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    sent_ms: u32,
+    first_ms: u32,
+    copies: u32,
+}
+
+/// `sent_ms` of a slot no item was sent for (sequence numbers need not be contiguous).
+const NOT_SENT: u32 = u32::MAX;
+
+const EMPTY: Item = Item {
+    sent_ms: NOT_SENT,
+    first_ms: u32::MAX,
+    copies: 0,
+};
+
+/// Whole milliseconds, saturating (at 49 days).
+fn ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX - 1)
 }
 
 impl Ledger {
@@ -76,9 +111,36 @@ impl Ledger {
         }
     }
 
+    /// The slot of `seq`, if an item was sent under it.
+    fn slot(&self, seq: u64) -> Option<usize> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        (self.items.get(i)?.sent_ms != NOT_SENT).then_some(i)
+    }
+
     /// Records that item `seq` was sent at `sent_at` (offset from the run's start).
+    ///
+    /// Memory grows with the span of sequence numbers sent, so they should be near each other
+    /// (every signal numbers its items from 0).
     pub fn sent(&mut self, seq: u64, sent_at: Duration) {
-        self.sent.insert(seq, sent_at);
+        if self.items.is_empty() {
+            self.base = seq;
+        } else if seq < self.base {
+            let grow = usize::try_from(self.base - seq).expect("sequence span fits memory");
+            self.items.splice(0..0, std::iter::repeat_n(EMPTY, grow));
+            for i in &mut self.order {
+                *i += grow as u32;
+            }
+            self.base = seq;
+        }
+        let i = usize::try_from(seq - self.base).expect("sequence span fits memory");
+        if i >= self.items.len() {
+            self.items.resize(i + 1, EMPTY);
+        }
+        if self.items[i].sent_ms == NOT_SENT {
+            self.sent += 1;
+        }
+        // The run's clock never reaches 49 days, the sentinel.
+        self.items[i].sent_ms = ms(sent_at).min(NOT_SENT - 1);
     }
 
     /// Records the items of one read-back, in the order the store returned them (oldest first).
@@ -86,119 +148,232 @@ impl Ledger {
     /// Sightings of sequence numbers never sent are kept apart as unexpected.
     pub fn observe(&mut self, sightings: impl IntoIterator<Item = Sighting>) {
         for s in sightings {
-            if self.sent.contains_key(&s.seq) {
-                self.sightings.push(s);
-            } else {
-                self.unexpected.insert(s.seq);
-            }
+            self.see(s.seq, s.seen_at);
         }
+    }
+
+    /// Records one sighting, as [`Ledger::observe`] does.
+    pub fn see(&mut self, seq: u64, seen_at: Duration) {
+        let Some(i) = self.slot(seq) else {
+            self.unexpected.insert(seq);
+            return;
+        };
+        let item = &mut self.items[i];
+        if item.copies == 0 {
+            self.order.push(i as u32);
+        }
+        item.copies = item.copies.saturating_add(1);
+        item.first_ms = item.first_ms.min(ms(seen_at));
     }
 
     /// Records that item `seq` was seen at `seen_at`, but outside the place it was expected
     /// (`place` says where, e.g. the labels it carried). It counts as misrouted unless a
     /// sighting in the expected place exists too; sightings of items never sent are ignored.
     pub fn observe_misrouted(&mut self, seq: u64, seen_at: Duration, place: impl Into<String>) {
-        if self.sent.contains_key(&seq) {
-            let place = place.into();
-            self.misrouted
-                .entry(seq)
-                .and_modify(|(at, _)| *at = (*at).min(seen_at))
-                .or_insert((seen_at, place));
+        if self.slot(seq).is_none() {
+            return;
         }
+        let place = place.into();
+        let at = ms(seen_at);
+        match self.misrouted.get_mut(&seq) {
+            Some((first, _)) => *first = (*first).min(at),
+            None => {
+                let p = match self.places.iter().position(|p| *p == place) {
+                    Some(p) => p,
+                    None => {
+                        self.places.push(place);
+                        self.places.len() - 1
+                    }
+                };
+                self.misrouted.insert(seq, (at, p as u32));
+            }
+        }
+    }
+
+    /// Items sent.
+    pub fn sent_count(&self) -> u64 {
+        self.sent
+    }
+
+    /// Items seen at least once in the expected place.
+    pub fn seen_count(&self) -> u64 {
+        self.order.len() as u64
+    }
+
+    /// Hands every item sent, in sequence order, with its verdict to `f`, holding no more than
+    /// a bit an item beside the ledger.
+    fn judge(&self, mut f: impl FnMut(u64, Verdict)) {
+        let displaced = self.displaced();
+        let latency =
+            |from: u32, to: u32| Duration::from_millis(u64::from(to.saturating_sub(from)));
+        for (i, item) in self.items.iter().enumerate() {
+            if item.sent_ms == NOT_SENT {
+                continue;
+            }
+            let seq = self.base + i as u64;
+            let verdict = if item.copies == 0 {
+                match self.misrouted.get(&seq) {
+                    Some(&(seen, _)) => Verdict::Misrouted {
+                        latency: latency(item.sent_ms, seen),
+                    },
+                    None => Verdict::Missing,
+                }
+            } else {
+                let latency = latency(item.sent_ms, item.first_ms);
+                if item.copies > 1 {
+                    Verdict::Duplicated {
+                        copies: item.copies,
+                        latency,
+                    }
+                } else if displaced.get(i) {
+                    Verdict::OutOfOrder { latency }
+                } else if self.late_after.is_some_and(|limit| latency > limit) {
+                    Verdict::Late { latency }
+                } else {
+                    Verdict::Delivered { latency }
+                }
+            };
+            f(seq, verdict);
+        }
+    }
+
+    /// The items seen out of order: those outside one longest increasing subsequence of the
+    /// first sightings. Nothing to compute when they came in order, as they nearly always do.
+    fn displaced(&self) -> Bits {
+        let mut bits = Bits::default();
+        if self.order.windows(2).all(|w| w[0] < w[1]) {
+            return bits;
+        }
+        bits = Bits::new(self.items.len());
+        for &i in &self.order {
+            bits.set(i as usize);
+        }
+        for i in longest_increasing(&self.order) {
+            bits.clear(i as usize);
+        }
+        bits
     }
 
     /// Judges every item sent.
     pub fn verdicts(&self) -> BTreeMap<u64, Verdict> {
-        let mut first_seen: BTreeMap<u64, Duration> = BTreeMap::new();
-        let mut copies: BTreeMap<u64, u32> = BTreeMap::new();
-        let mut order: Vec<u64> = Vec::new();
-        for s in &self.sightings {
-            let count = copies.entry(s.seq).or_insert(0);
-            *count += 1;
-            if *count == 1 {
-                order.push(s.seq);
-            }
-            let first = first_seen.entry(s.seq).or_insert(s.seen_at);
-            *first = (*first).min(s.seen_at);
-        }
-        let in_order: BTreeSet<u64> = longest_increasing(&order).into_iter().collect();
-        self.sent
-            .iter()
-            .map(|(&seq, &sent_at)| {
-                let verdict = match first_seen.get(&seq) {
-                    None => match self.misrouted.get(&seq) {
-                        Some(&(seen, _)) => Verdict::Misrouted {
-                            latency: seen.saturating_sub(sent_at),
-                        },
-                        None => Verdict::Missing,
-                    },
-                    Some(&seen) => {
-                        let latency = seen.saturating_sub(sent_at);
-                        let n = copies[&seq];
-                        if n > 1 {
-                            Verdict::Duplicated { copies: n, latency }
-                        } else if !in_order.contains(&seq) {
-                            Verdict::OutOfOrder { latency }
-                        } else if self.late_after.is_some_and(|limit| latency > limit) {
-                            Verdict::Late { latency }
-                        } else {
-                            Verdict::Delivered { latency }
-                        }
-                    }
-                };
-                (seq, verdict)
-            })
-            .collect()
+        let mut out = BTreeMap::new();
+        self.judge(|seq, v| {
+            out.insert(seq, v);
+        });
+        out
     }
 
     /// Totals, latency percentiles and the missing items.
     pub fn summary(&self) -> Summary {
-        let verdicts = self.verdicts();
         let mut summary = Summary {
-            sent: self.sent.len() as u64,
+            sent: self.sent,
             unexpected: self.unexpected.len() as u64,
             ..Summary::default()
         };
-        let mut latencies: Vec<Duration> = Vec::new();
-        let mut missing: Vec<u64> = Vec::new();
-        for (seq, verdict) in &verdicts {
-            match *verdict {
-                Verdict::Delivered { latency } => {
-                    summary.delivered += 1;
-                    latencies.push(latency);
-                }
-                Verdict::Late { latency } => {
-                    summary.late += 1;
-                    latencies.push(latency);
-                }
-                Verdict::Duplicated { latency, .. } => {
-                    summary.duplicated += 1;
-                    latencies.push(latency);
-                }
-                Verdict::OutOfOrder { latency } => {
-                    summary.out_of_order += 1;
-                    latencies.push(latency);
-                }
-                // Not in the latency percentiles: a wide search samples misrouted items late, so
-                // their latency is only an upper bound.
-                Verdict::Misrouted { .. } => {
-                    summary.misrouted += 1;
-                    let place = &self.misrouted[seq].1;
-                    match summary.misrouted_to.iter_mut().find(|(p, _)| p == place) {
-                        Some((_, n)) => *n += 1,
-                        None => summary.misrouted_to.push((place.clone(), 1)),
-                    }
-                }
-                Verdict::Missing => {
-                    summary.missing += 1;
-                    missing.push(*seq);
+        let mut latencies = Histogram::default();
+        let mut misrouted_to: Vec<u64> = vec![0; self.places.len()];
+        let mut missing: Vec<(u64, u64)> = Vec::new();
+        self.judge(|seq, verdict| match verdict {
+            Verdict::Delivered { latency } => {
+                summary.delivered += 1;
+                latencies.add(latency);
+            }
+            Verdict::Late { latency } => {
+                summary.late += 1;
+                latencies.add(latency);
+            }
+            Verdict::Duplicated { latency, .. } => {
+                summary.duplicated += 1;
+                latencies.add(latency);
+            }
+            Verdict::OutOfOrder { latency } => {
+                summary.out_of_order += 1;
+                latencies.add(latency);
+            }
+            // Not in the latency percentiles: a wide search samples misrouted items late, so
+            // their latency is only an upper bound.
+            Verdict::Misrouted { .. } => {
+                summary.misrouted += 1;
+                misrouted_to[self.misrouted[&seq].1 as usize] += 1;
+            }
+            Verdict::Missing => {
+                summary.missing += 1;
+                extend_ranges(&mut missing, seq);
+            }
+        });
+        // In the order the places were first met, as before.
+        summary.misrouted_to = self
+            .places
+            .iter()
+            .zip(misrouted_to)
+            .filter(|(_, n)| *n > 0)
+            .map(|(p, n)| (p.clone(), n))
+            .collect();
+        summary.latency = latencies.percentiles();
+        summary.missing_ranges = missing;
+        summary
+    }
+}
+
+/// One bit an item.
+#[derive(Debug, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn clear(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Latencies counted per whole millisecond: exact percentiles at the ledger's resolution, in
+/// memory that grows with the spread of latencies, not with the items.
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: BTreeMap<u64, u64>,
+    n: u64,
+}
+
+impl Histogram {
+    fn add(&mut self, d: Duration) {
+        *self.counts.entry(d.as_millis() as u64).or_default() += 1;
+        self.n += 1;
+    }
+
+    /// Nearest-rank percentiles, as [`Percentiles::of`] computes them on the sorted list.
+    fn percentiles(&self) -> Percentiles {
+        if self.n == 0 {
+            return Percentiles::default();
+        }
+        let rank = |p: f64| {
+            ((p / 100.0) * self.n as f64)
+                .ceil()
+                .clamp(1.0, self.n as f64) as u64
+        };
+        let at = |r: u64| {
+            let mut below = 0;
+            for (&ms, &c) in &self.counts {
+                below += c;
+                if below >= r {
+                    return Duration::from_millis(ms);
                 }
             }
+            unreachable!("rank within the count")
+        };
+        Percentiles {
+            p50: at(rank(50.0)),
+            p95: at(rank(95.0)),
+            p99: at(rank(99.0)),
+            max: at(self.n),
         }
-        latencies.sort();
-        summary.latency = Percentiles::of(&latencies);
-        summary.missing_ranges = ranges(&missing);
-        summary
     }
 }
 
@@ -281,19 +456,25 @@ impl Summary {
 }
 
 /// Collapses sorted numbers into inclusive ranges.
+#[cfg(test)]
 fn ranges(sorted: &[u64]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for &n in sorted {
-        match out.last_mut() {
-            Some((_, end)) if *end + 1 == n => *end = n,
-            _ => out.push((n, n)),
-        }
+        extend_ranges(&mut out, n);
     }
     out
 }
 
+/// Adds `n`, no lower than any number before it, to inclusive ranges.
+fn extend_ranges(ranges: &mut Vec<(u64, u64)>, n: u64) {
+    match ranges.last_mut() {
+        Some((_, end)) if *end + 1 == n => *end = n,
+        _ => ranges.push((n, n)),
+    }
+}
+
 /// The elements of one longest strictly increasing subsequence (patience sorting, O(n log n)).
-fn longest_increasing(seq: &[u64]) -> Vec<u64> {
+fn longest_increasing<T: Copy + Ord>(seq: &[T]) -> Vec<T> {
     let mut tails: Vec<usize> = Vec::new();
     let mut prev: Vec<Option<usize>> = vec![None; seq.len()];
     for (i, &x) in seq.iter().enumerate() {
@@ -405,6 +586,42 @@ mod tests {
             ]
         );
         assert!(s.is_balanced() && !s.is_clean());
+    }
+
+    #[test]
+    fn sequence_numbers_need_not_start_at_zero_nor_be_contiguous() {
+        let mut l = Ledger::new(None);
+        for seq in [100, 102, 50] {
+            l.sent(seq, ms(seq));
+        }
+        // 101 was never sent: seeing it is unexpected, not a fourth item.
+        l.observe(seen(&[50, 101, 102], 200));
+        let v = l.verdicts();
+        assert_eq!(v.keys().copied().collect::<Vec<_>>(), vec![50, 100, 102]);
+        assert_eq!(v[&50], Verdict::Delivered { latency: ms(150) });
+        assert_eq!(v[&100], Verdict::Missing);
+        let s = l.summary();
+        assert_eq!((s.sent, s.delivered, s.missing, s.unexpected), (3, 2, 1, 1));
+        assert_eq!(s.missing_ranges, vec![(100, 100)]);
+        assert_eq!((l.sent_count(), l.seen_count()), (3, 2));
+    }
+
+    #[test]
+    fn a_million_items_cost_a_few_bytes_each() {
+        let mut l = Ledger::new(None);
+        for seq in 0..1_000_000u64 {
+            l.sent(seq, ms(seq / 1000));
+        }
+        l.observe((0..1_000_000u64).map(|seq| Sighting {
+            seq,
+            seen_at: ms(seq / 1000 + 250),
+        }));
+        let held = l.items.capacity() * std::mem::size_of::<Item>()
+            + l.order.capacity() * std::mem::size_of::<u32>();
+        assert!(held <= 24_000_000, "{held} bytes");
+        let s = l.summary();
+        assert!(s.is_clean(), "{s:?}");
+        assert_eq!(s.latency.p99, ms(250));
     }
 
     #[test]

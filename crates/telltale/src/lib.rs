@@ -13,6 +13,7 @@
 
 pub mod accounting;
 pub mod bench;
+pub mod canary;
 pub mod report;
 pub mod scenario;
 pub mod stack;

@@ -1,4 +1,4 @@
-//! The `telltale` command line: `check`, `bench`, `up`, `decode`, `metrics lint`,
+//! The `telltale` command line: `check`, `bench`, `canary`, `up`, `decode`, `metrics lint`,
 //! `rules test` and `glitchtip bootstrap`.
 //!
 //! Exit codes: 0 when everything passed, 1 when a check failed, 2 when the command could not run
@@ -87,6 +87,38 @@ enum Command {
     /// Loads one signal at a fixed or ramping rate and reports the highest rate the stack
     /// sustains with zero loss, latency percentiles, and telltale's own CPU per item.
     Bench(bench_cli::Args),
+    /// Pushes a steady trickle of numbered lines to Loki for as long as it runs and accounts
+    /// for each by query (delivered, duplicated, missing), serving `/metrics` with
+    /// loki-canary's names where they mean the same.
+    ///
+    /// Exit codes: 0 every line judged came back exactly once; 1 a line was refused, missing,
+    /// duplicated or unexpected; 2 it could not run or sent nothing.
+    Canary {
+        /// The stack description (`[loki]` is used).
+        #[arg(long)]
+        stack: PathBuf,
+        /// Lines per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Bytes per line.
+        #[arg(long, default_value_t = 100)]
+        line_bytes: u32,
+        /// Milliseconds between pushes.
+        #[arg(long, default_value_t = 1000)]
+        push_every_ms: u64,
+        /// Seconds between read-backs.
+        #[arg(long, default_value_t = 10)]
+        check_every: u64,
+        /// Seconds a line may take to show before it counts as missing.
+        #[arg(long, default_value_t = 60)]
+        max_wait: u64,
+        /// Seconds to push; without it, until Ctrl-C.
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Serve `/metrics` here, e.g. `127.0.0.1:3501`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Prints a payload as normalised JSON; exits 1 with a positioned error when it is malformed.
     Decode {
         /// What the file holds.
@@ -290,6 +322,50 @@ async fn run(cli: Cli) -> Result<()> {
             0 => Ok(()),
             code => Err(Exit(code).into()),
         },
+        Command::Canary {
+            stack,
+            rate,
+            line_bytes,
+            push_every_ms,
+            check_every,
+            max_wait,
+            duration,
+            listen,
+        } => {
+            if rate == 0 || push_every_ms == 0 || check_every == 0 || max_wait == 0 {
+                eprintln!("telltale canary: could not run: --rate, --push-every-ms, --check-every and --max-wait must be above 0");
+                return Err(Exit(2).into());
+            }
+            let stack = telltale::stack::Stack::from_file(&stack)?;
+            let ctx =
+                telltale::scenario::Context::new(stack, telltale::scenario::Options::default());
+            let settings = telltale::canary::Settings {
+                rate: f64::from(rate),
+                line_bytes: line_bytes as usize,
+                push_every: std::time::Duration::from_millis(push_every_ms),
+                check_every: std::time::Duration::from_secs(check_every),
+                max_wait: std::time::Duration::from_secs(max_wait),
+                duration: duration.map(std::time::Duration::from_secs),
+                listen,
+            };
+            match telltale::canary::run(&ctx, &settings).await {
+                Err(stop) => {
+                    eprintln!("telltale canary: could not run: {}", stop.problem.message);
+                    Err(Exit(2).into())
+                }
+                Ok(totals) => {
+                    print_out(&format!("{}\n", serde_json::to_string(&totals)?))?;
+                    if totals.sent == 0 {
+                        eprintln!("telltale canary: nothing was sent");
+                        Err(Exit(2).into())
+                    } else if totals.is_clean() {
+                        Ok(())
+                    } else {
+                        Err(CheckFailed.into())
+                    }
+                }
+            }
+        }
         Command::Decode {
             kind,
             file,

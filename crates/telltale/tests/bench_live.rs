@@ -100,6 +100,9 @@ fn bench_logs_at_a_fixed_rate_loses_nothing_and_reports_v2_json() {
     );
     assert_eq!(step["read_back"]["first"], 1200, "{step:#}");
     assert_eq!(step["read_back"]["settled"], 1200, "{step:#}");
+    // Nothing arrived during the settle period: Loki's count said so, and the step was not
+    // read a second time.
+    assert_eq!(step["read_back"]["settled_by_count"], true, "{step:#}");
     assert_eq!(report["settings"]["min_rate_percent"], 95);
     assert_eq!(report["settings"]["max_p99_ms"], 30000.0);
     for p in ["p50", "p95", "p99", "max"] {

@@ -71,6 +71,13 @@ pub(super) trait Probe {
     /// Every copy of every item of the step, in the order the server keeps them (sequence
     /// order where it promises none).
     fn read_back(&mut self) -> impl Future<Output = Result<Vec<u64>, BenchError>> + Send;
+    /// How many copies the store holds now, counted by the store without sending them
+    /// (`None`: it cannot count). After the settle period a count equal to the first
+    /// read-back's proves no copy arrived since (a store only adds), so the items are not read
+    /// a second time.
+    fn count(&mut self) -> impl Future<Output = Result<Option<u64>, BenchError>> + Send {
+        async { Ok(None) }
+    }
     /// Whether the read-back can show a second copy of an item. A store that folds copies
     /// (GlitchTip keys events by their id) answers `false`: `delivered` then means visible.
     fn duplicates_observable(&self) -> bool {
@@ -117,8 +124,9 @@ pub(super) struct Elsewhere {
 /// What the generator thread hands back.
 #[derive(Debug, Default)]
 struct Generated {
-    /// Per item: when its send began, on the step's clock.
-    sent_at: Vec<Duration>,
+    /// Per push: its first item, how many items, and when its send began on the step's clock
+    /// (a few hundred pushes, where a time per item was 16 bytes an item).
+    sent_at: Vec<(u64, u64, Duration)>,
     tally: Tally,
     requests: u64,
     push_times: Vec<Duration>,
@@ -165,18 +173,20 @@ pub(super) async fn step<S: Sender>(
 
     // Poll for newly visible items while the generator runs, and until every accepted item
     // is seen or the deadline passes.
-    let mut seen_at: Vec<Option<Duration>> = vec![None; total as usize];
+    // When each item first showed, in whole milliseconds (`u32::MAX`: not yet), as the
+    // ledger keeps it.
+    let mut seen_at: Vec<u32> = vec![u32::MAX; total as usize];
     let mut seen_count: u64 = 0;
     let mut generated: Option<Result<Generated, String>> = None;
     let mut done_at: Option<Instant> = None;
     loop {
         let polled = Instant::now();
         let seqs = probe.poll().await?;
-        let now = clock.elapsed();
+        let now = u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX - 1);
         for seq in seqs {
             if let Some(slot) = seen_at.get_mut(seq as usize) {
-                if slot.is_none() {
-                    *slot = Some(now);
+                if *slot == u32::MAX {
+                    *slot = now;
                     seen_count += 1;
                 }
             }
@@ -214,16 +224,21 @@ pub(super) async fn step<S: Sender>(
     // a collector's retry can store a second copy after the first read was complete.
     let first = probe.read_back().await?;
     tokio::time::sleep(settings.settle).await;
-    let settled = probe.read_back().await?;
+    let counted = probe.count().await?;
+    let (settled, settled_by_count) = match counted {
+        Some(n) if n == first.len() as u64 => (Vec::new(), Some(n)),
+        _ => (probe.read_back().await?, None),
+    };
     let end = clock.elapsed();
     let read_back = ReadBack {
         first: first.len() as u64,
-        settled: settled.len() as u64,
+        settled: settled_by_count.unwrap_or(settled.len() as u64),
         settle_ms: crate::report::millis(settings.settle),
+        settled_by_count: settled_by_count.is_some(),
         elsewhere: None,
     };
     // The fuller read decides (the later one on a tie): a copy seen by either read exists.
-    let read = if first.len() > settled.len() {
+    let read = if settled_by_count.is_some() || first.len() > settled.len() {
         first
     } else {
         settled
@@ -231,17 +246,24 @@ pub(super) async fn step<S: Sender>(
     // Items the receiver took but the promised place lacks may be stored elsewhere (under
     // other labels): look once, so they read as misrouted rather than missing. Only then: the
     // search reads the step again under every label name.
-    let sent = generated.sent_at.len() as u64;
+    let sent: u64 = generated.sent_at.iter().map(|&(_, n, _)| n).sum();
     let tally = generated.tally;
-    let found: Vec<u64> = read
-        .iter()
-        .copied()
-        .filter(|&seq| seq < sent)
-        .collect::<std::collections::BTreeSet<u64>>()
-        .into_iter()
-        .collect();
+    // Distinct items found, counted in a bit an item: the sorted list the search starts from
+    // is made only when a search is needed.
+    let mut bits = vec![0u64; (sent as usize).div_ceil(64)];
+    let mut distinct = 0u64;
+    for &seq in read.iter().filter(|&&seq| seq < sent) {
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        if bits[w] & (1 << b) == 0 {
+            bits[w] |= 1 << b;
+            distinct += 1;
+        }
+    }
     let storable = sent.saturating_sub(tally.rejected);
-    let elsewhere = if (found.len() as u64) < storable {
+    let elsewhere = if distinct < storable {
+        let found: Vec<u64> = (0..sent)
+            .filter(|&seq| bits[(seq / 64) as usize] & (1 << (seq % 64)) != 0)
+            .collect();
         let now = || clock.elapsed();
         let missing = Missing {
             found: &found,
@@ -257,12 +279,17 @@ pub(super) async fn step<S: Sender>(
         ..read_back
     };
     let mut ledger = Ledger::new(None);
-    for (seq, at) in generated.sent_at.iter().enumerate() {
-        ledger.sent(seq as u64, *at);
+    for &(first, count, at) in &generated.sent_at {
+        for seq in first..first + count {
+            ledger.sent(seq, at);
+        }
     }
     ledger.observe(read.into_iter().map(|seq| Sighting {
         seq,
-        seen_at: seen_at.get(seq as usize).copied().flatten().unwrap_or(end),
+        seen_at: match seen_at.get(seq as usize) {
+            Some(&ms) if ms != u32::MAX => Duration::from_millis(u64::from(ms)),
+            _ => end,
+        },
     }));
     ledger.observe(
         elsewhere
@@ -356,7 +383,6 @@ async fn send_all<S: Sender>(
     shared: &Shared,
 ) -> Generated {
     let mut out = Generated {
-        sent_at: Vec::with_capacity(total as usize),
         ..Generated::default()
     };
     let per_batch = sender.batch_items().max(1);
@@ -375,8 +401,7 @@ async fn send_all<S: Sender>(
             if out.requests == 0 {
                 out.first_push = sent_at;
             }
-            out.sent_at
-                .extend(std::iter::repeat_n(sent_at, count as usize));
+            out.sent_at.push((made, count, sent_at));
             let before = out.tally.accepted;
             sender.send(made, count, &mut out.tally).await;
             made += count;
@@ -419,6 +444,8 @@ mod tests {
         store: Arc<Mutex<Vec<u64>>>,
         elsewhere: Arc<Mutex<Vec<u64>>>,
         late_copy: bool,
+        /// Whether it answers `count` (as Loki's `count_over_time` does).
+        counts: bool,
         reads: u32,
         searches: Vec<(Vec<u64>, u64)>,
     }
@@ -471,6 +498,9 @@ mod tests {
     impl Probe for Memory {
         async fn poll(&mut self) -> Result<Vec<u64>, BenchError> {
             Ok(self.store.lock().unwrap().clone())
+        }
+        async fn count(&mut self) -> Result<Option<u64>, BenchError> {
+            Ok(self.counts.then(|| self.store.lock().unwrap().len() as u64))
         }
         async fn read_back(&mut self) -> Result<Vec<u64>, BenchError> {
             self.reads += 1;
@@ -649,6 +679,29 @@ mod tests {
         assert_eq!(step.delivery.duplicated, 1, "{:?}", step.delivery);
         assert_eq!(step.delivery.delivered, 29);
         assert!(!passed(&step, "loss"));
+    }
+
+    /// Where the store can count, a settle count equal to the first read replaces the second
+    /// read; a count that grew (a late copy) still makes it, and the copy is counted.
+    #[tokio::test]
+    async fn a_settle_count_spares_the_second_read_only_when_nothing_was_added() {
+        for late_copy in [false, true] {
+            let mut store = Memory {
+                late_copy,
+                counts: true,
+                ..Memory::default()
+            };
+            let sender = MemorySender::new(&store);
+            let step = run(&settings(300, 20), 100.0, sender, &mut store).await;
+            let rb = &step.read_back;
+            assert_eq!(store.reads, if late_copy { 2 } else { 1 }, "{rb:?}");
+            assert_eq!(rb.settled_by_count, !late_copy, "{rb:?}");
+            assert_eq!(
+                (rb.first, rb.settled),
+                (30, if late_copy { 31 } else { 30 })
+            );
+            assert_eq!(step.delivery.duplicated, u64::from(late_copy));
+        }
     }
 
     /// A slow receiver (every answer takes 50 ms, three items a batch) takes everything and

@@ -115,6 +115,10 @@ pub struct ReadBack {
     pub settled: u64,
     /// Milliseconds waited between the two reads.
     pub settle_ms: f64,
+    /// Whether the settle re-read was a count (`count_over_time`) equal to `first`, so the
+    /// items were not read again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled_by_count: bool,
     /// When items the receiver took were missing: the search for them under any labels (the
     /// label names and queries, the streams they were found in, or why it could not be made).
     /// `null` when nothing was missing or the store has one place for the items.
