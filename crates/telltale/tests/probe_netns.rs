@@ -2,6 +2,8 @@
 //! by a veth pair, `python3 -m http.server` inside, and the namespace torn down mid-run. The
 //! probe's alerts go to telltale's own webhook receiver (`telltale::webhook`), run in the test.
 //!
+//! A link that goes down and comes back yields one `down` then one `recovered` alert.
+//!
 //! Negative controls: a healthy host yields a pass and no alert; a host that never answered
 //! yields `unavailable` (exit 2) and no alert, never "detected dead".
 //!
@@ -77,6 +79,8 @@ struct Host {
     nobody: String,
     /// The `unreachable` route that outlives the link.
     fence: String,
+    /// This side of the veth pair.
+    link: String,
     dir: TempDir,
 }
 
@@ -143,6 +147,7 @@ fn host(test: &str) -> Option<Host> {
         addr: addr.clone(),
         nobody: format!("10.214.{k}.3"),
         fence,
+        link: host_if.clone(),
         dir: TempDir::new(test),
     };
     sh(
@@ -356,4 +361,40 @@ fn a_host_that_never_answered_is_unavailable_not_dead() {
         "{scenario:#}"
     );
     assert!(hook.posts().is_empty(), "{:?}", events(&hook.posts()));
+}
+
+#[test]
+fn a_link_that_goes_down_and_comes_back_is_alerted_down_once_then_recovered_once() {
+    let test = "probe-link-flap";
+    let Some(h) = host(test) else { return };
+    let (_rt, hook) = runtime_and_hook();
+    let stack = stack_file(&h.dir.0, &h.addr);
+    let child = probe(&stack, hook.addr(), "11s");
+    std::thread::sleep(Duration::from_millis(2500));
+    sh(&h.ip, &["link", "set", &h.link, "down"]);
+    std::thread::sleep(Duration::from_millis(5000));
+    sh(&h.ip, &["link", "set", &h.link, "up"]);
+    let (code, scenario) = finish(child);
+    // The outage happened, so the run fails even though the host came back.
+    assert_eq!(
+        (code, scenario["status"].as_str()),
+        (1, Some("failed")),
+        "{scenario:#}"
+    );
+    let ev = events(&hook.posts());
+    assert_eq!(
+        ev.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+        vec!["down", "recovered"],
+        "{scenario:#}"
+    );
+    let outage = &scenario["evidence"]["targets"][0]["outages"][0];
+    assert!(outage["recovered_ms"].is_u64(), "{scenario:#}");
+    assert_eq!(
+        scenario["evidence"]["targets"][0]["outages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(check_named(&scenario, "webhook: recovered alert for loki accepted")["passed"] == true);
 }
