@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use telltale::webhook::{Post, Receiver};
 use telltale_testsupport::{
-    check_named, failed_checks, find_binary, first_scenario, Proc, TempDir,
+    check_named, failed_checks, find_binary, first_scenario, is_root, system_binary, Proc, TempDir,
 };
 
 const PORT: u16 = 8080;
@@ -36,26 +36,6 @@ fn skip(test: &str, reason: &str) {
         panic!("{test}: the probe tests' prerequisites are required (TELLTALE_NETNS_REQUIRED=1) but {reason}");
     }
     telltale_testsupport::skip(&format!("probe test {test} ({reason})"));
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|ids| ids.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn system_binary(var: &str, name: &str) -> Option<PathBuf> {
-    find_binary(var, Some(name)).or_else(|| {
-        ["/usr/sbin", "/sbin"]
-            .iter()
-            .map(|d| Path::new(d).join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 fn sh(ip: &Path, args: &[&str]) {
