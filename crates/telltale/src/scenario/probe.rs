@@ -414,3 +414,58 @@ fn client(url: &str, ca_file: Option<&std::path::Path>, timeout: Duration) -> Re
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{Edge, Stack};
+
+    #[test]
+    fn options_under_which_no_outage_could_be_seen_are_refused() {
+        let ok = ProbeOptions::default();
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.stated_detection(), Duration::from_secs(4));
+        let none = ProbeOptions {
+            dead_after: 0,
+            ..ProbeOptions::default()
+        };
+        assert!(none.validate().is_err());
+        let short = ProbeOptions {
+            duration: Duration::from_secs(3),
+            ..ProbeOptions::default()
+        };
+        assert!(short.validate().unwrap_err().contains("--for"));
+    }
+
+    #[test]
+    fn the_edge_and_each_service_url_are_probed_once() {
+        let mut stack = Stack {
+            host: "meridian.tail".into(),
+            edge: Some(Edge {
+                url: "https://ingest.example".into(),
+                dsn: None,
+                ca_file: None,
+            }),
+            ..Stack::default()
+        };
+        stack.grafana.url = Some("http://meridian.tail:3100".into());
+        let ctx = Context::new(stack, Default::default());
+        let names: Vec<(String, String)> =
+            targets(&ctx).into_iter().map(|t| (t.name, t.url)).collect();
+        let expect = [
+            ("edge", "https://ingest.example"),
+            ("loki", "http://meridian.tail:3100"),
+            ("prometheus", "http://meridian.tail:9090"),
+            ("glitchtip", "http://meridian.tail:8200"),
+        ];
+        for (i, (n, u)) in expect.iter().enumerate() {
+            assert_eq!(
+                (names[i].0.as_str(), names[i].1.as_str()),
+                (*n, *u),
+                "{names:?}"
+            );
+        }
+        assert!(!names.iter().any(|(n, _)| n == "grafana"), "{names:?}");
+        assert_eq!(names.last().map(|(n, _)| n.as_str()), Some("alloy"));
+    }
+}
