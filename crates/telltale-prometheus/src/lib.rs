@@ -115,7 +115,7 @@ pub mod exposition;
 pub mod remote_write;
 pub mod scrape;
 
-pub use crate::api::{Client, ClientBuilder, QueryOptions, TargetState};
+pub use crate::api::{parse_duration, Client, ClientBuilder, QueryOptions, TargetState};
 pub use crate::contract::{
     ContractReport, FamilyRule, Finding, FindingKind, MetricsContract, PiiKind, Severity,
 };

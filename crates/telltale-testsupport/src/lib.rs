@@ -111,6 +111,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether this process runs as root (network namespaces, private mounts).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|ids| ids.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A system binary named by `env_var`, else on `PATH`, else in the sbin folders a non-root
+/// `PATH` may lack.
+pub fn system_binary(env_var: &str, name: &str) -> Option<PathBuf> {
+    find_binary(env_var, Some(name)).or_else(|| {
+        ["/usr/sbin", "/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+    })
+}
+
 /// A binary named by `env_var`, else found on `PATH` as `fallback`.
 pub fn find_binary(env_var: &str, fallback: Option<&str>) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(env_var) {

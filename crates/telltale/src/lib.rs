@@ -5,6 +5,7 @@
 //!   delivery accounting and evidence;
 //! - [`accounting`]: the per-item delivery ledger (delivered, late, duplicated, out of order,
 //!   missing) every delivery scenario and the bench use;
+//! - [`webhook`]: the webhook receiver telltale runs to prove what reached it;
 //! - [`report`]: the run's outcome as a table, versioned JSON (`docs/report.md`) or JUnit XML.
 
 #![forbid(unsafe_code)]
@@ -17,3 +18,4 @@ pub mod canary;
 pub mod report;
 pub mod scenario;
 pub mod stack;
+pub mod webhook;

@@ -1,4 +1,4 @@
-//! The `telltale` command line: `check`, `bench`, `canary`, `up`, `decode`, `metrics lint`,
+//! The `telltale` command line: `check`, `probe`, `bench`, `canary`, `up`, `decode`, `metrics lint`,
 //! `rules test` and `glitchtip bootstrap`.
 //!
 //! Exit codes: 0 when everything passed, 1 when a check failed, 2 when the command could not run
@@ -66,6 +66,35 @@ enum Command {
         /// late copies (a collector's retry); cut short by the deadline.
         #[arg(long, default_value_t = 3)]
         settle: u64,
+    },
+    /// The break-glass probe: from outside the host, checks that the stack's public edge and
+    /// service URLs answer, declares a target dead after `--dead-after` probes in a row without
+    /// an answer, and POSTs one alert per outage (and one when it recovers) to `--webhook`
+    /// (`docs/probe.md`).
+    ///
+    /// Exit codes: 0 every target answered throughout; 1 a target was detected dead (it had
+    /// answered, then stopped) or the webhook refused an alert; 2 a target never answered
+    /// (unavailable: no outage can be detected without one answer) or bad options.
+    Probe {
+        /// The stack description: `stack.toml`, or the JSON the NixOS module writes.
+        #[arg(long)]
+        stack: PathBuf,
+        /// Time between two probes of a target, and each probe's timeout (`1s`, `500ms`).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Probes in a row without an answer that make a target dead.
+        #[arg(long, default_value_t = 3)]
+        dead_after: u32,
+        /// Where alerts are POSTed as `{"text": …}` (Slack, Discord's `/slack` URL, any JSON
+        /// receiver).
+        #[arg(long)]
+        webhook: Option<String>,
+        /// How long to probe (`30s`, `10m`, `24h`).
+        #[arg(long = "for", default_value = "30s", value_parser = parse_duration)]
+        duration: std::time::Duration,
+        /// `human` (a table) or `json` (the versioned report).
+        #[arg(long, value_enum, default_value = "human")]
+        report: ReportFormat,
     },
     /// Starts a local stack from the binaries found on PATH or in `*_BIN` variables, on
     /// 127.0.0.1 with the NixOS module's settings, and writes its `stack.toml`. Says which parts
@@ -232,6 +261,11 @@ fn parse_scenario(text: &str) -> Result<telltale::scenario::Name, String> {
     })
 }
 
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    telltale_prometheus::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 500ms, 1s, 2m or 1h30m"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -277,6 +311,40 @@ async fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             let code = check(&stack, scenarios, report, junit.as_deref(), options).await?;
+            match code {
+                0 => Ok(()),
+                code => Err(Exit(code).into()),
+            }
+        }
+        Command::Probe {
+            stack,
+            interval,
+            dead_after,
+            webhook,
+            duration,
+            report,
+        } => {
+            let probe = telltale::scenario::ProbeOptions {
+                interval,
+                dead_after,
+                webhook,
+                duration,
+            };
+            if let Err(why) = probe.validate() {
+                bail!("{why}");
+            }
+            let options = telltale::scenario::Options {
+                probe,
+                ..Default::default()
+            };
+            let code = check(
+                &stack,
+                vec![telltale::scenario::Name::Probe],
+                report,
+                None,
+                options,
+            )
+            .await?;
             match code {
                 0 => Ok(()),
                 code => Err(Exit(code).into()),

@@ -415,3 +415,22 @@ fn check_refuses_knobs_that_make_delivery_vacuous() {
         );
     }
 }
+
+#[test]
+fn probe_refuses_options_under_which_no_outage_could_be_detected() {
+    let dir = telltale_testsupport::TempDir::new("cli-probe");
+    let stack = dir.0.join("stack.toml");
+    std::fs::write(&stack, "host = \"127.0.0.1\"\n").unwrap();
+    let stack = stack.to_str().unwrap();
+    for (args, says) in [
+        (&["--dead-after", "0"][..], "--dead-after"),
+        (&["--for", "2s"][..], "--for"),
+        (&["--interval", "1 second"][..], "not a duration"),
+    ] {
+        let mut all = vec!["probe", "--stack", stack];
+        all.extend_from_slice(args);
+        let (code, out, err) = telltale(&all);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use telltale_http::{Answer, Auth, Body, Http, HttpConfig, Method, RetryPolicy, Secret};
 
 pub use self::types::{
-    ActiveTarget, Alert, BuildInfo, DroppedTarget, HeadStats, Health, HistogramSample,
-    InstantSeries, MetricMetadata, NameValue, QueryData, RangeSeries, Response, Rule, RuleGroup,
-    RuntimeInfo, Sample, TargetMetadata, Targets, TsdbStatus,
+    parse_duration, ActiveTarget, Alert, BuildInfo, DroppedTarget, HeadStats, Health,
+    HistogramSample, InstantSeries, MetricMetadata, NameValue, QueryData, RangeSeries, Response,
+    Rule, RuleGroup, RuntimeInfo, Sample, TargetMetadata, Targets, TsdbStatus,
 };
 use crate::error::{ApiError, ApiErrorType};
 use crate::Error;

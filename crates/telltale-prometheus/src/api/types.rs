@@ -393,8 +393,9 @@ pub struct NameValue {
     pub value: u64,
 }
 
-/// Parses Prometheus durations: `90d`, `15d`, `1h30m`, `2w`, `1y`, `500ms`.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+/// Parses Prometheus durations: `90d`, `15d`, `1h30m`, `2w`, `1y`, `500ms`; `None` when
+/// malformed.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = 0u128;
     let mut rest = text.trim();
     if rest.is_empty() {

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -23,6 +22,7 @@ use telltale_prometheus::WriteSeries;
 
 use super::{Context, Outcome, Stop};
 use crate::stack::Alertmanager;
+use crate::webhook::Receiver;
 
 /// A notification as Alertmanager's webhook integration posts it (version 4).
 #[derive(Debug, Clone, Deserialize)]
@@ -54,7 +54,22 @@ struct Received {
     notification: Result<Notification, String>,
 }
 
-type Inbox = Arc<Mutex<Vec<Received>>>;
+/// What the webhook received, each body read as Alertmanager's notification.
+fn received(hook: &Receiver) -> Vec<Received> {
+    hook.posts()
+        .into_iter()
+        .map(|p| Received {
+            at: p.at,
+            path: p.path,
+            notification: serde_json::from_slice::<Notification>(&p.body).map_err(|e| {
+                format!(
+                    "{e} (body starts {:?})",
+                    String::from_utf8_lossy(&p.body[..p.body.len().min(80)])
+                )
+            }),
+        })
+        .collect()
+}
 
 /// An alert as Alertmanager's API v2 lists it.
 #[derive(Debug, Deserialize)]
@@ -163,8 +178,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
         },
     );
 
-    let inbox: Inbox = Arc::default();
-    let server = serve(&am, inbox.clone()).await?;
+    let hook = serve(&am).await?;
     out.evidence.record(
         "sent",
         json!({
@@ -201,7 +215,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                         super::chain(&e),
                     );
                 }
-                server.abort();
+                drop(hook);
                 return Err(stop);
             }
             last_push = Some(Instant::now());
@@ -224,7 +238,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 held = Some((breach.elapsed(), receivers));
             }
         }
-        if let Some(at) = first(&inbox, &run, "firing") {
+        if let Some(at) = first(&received(&hook), &run, "firing") {
             firing_at = Some(at);
             break;
         }
@@ -252,7 +266,7 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
                 .map_err(|e| Stop::from_error(&prom_url, &e))?;
             last_push = Some(Instant::now());
         }
-        if let Some(at) = first(&inbox, &run, "resolved") {
+        if let Some(at) = first(&received(&hook), &run, "resolved") {
             resolved_at = Some(at);
             break;
         }
@@ -265,9 +279,8 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
         // A second notification for the same group (a resend, a second route) comes late.
         tokio::time::sleep(ctx.options.settle).await;
     }
-    server.abort();
-
-    let received = inbox.lock().expect("the webhook never panics").clone();
+    let received = received(&hook);
+    drop(hook);
     let mine: Vec<&Received> = received
         .iter()
         .filter(|r| r.notification.as_ref().is_ok_and(|n| carries_run(n, &run)))
@@ -391,38 +404,18 @@ pub(super) async fn run(ctx: &Context, out: &mut Outcome) -> Result<(), Stop> {
 
 /// Starts the webhook receiver on the declared address; it answers 200 to any POST and keeps
 /// what came.
-async fn serve(am: &Alertmanager, inbox: Inbox) -> Result<tokio::task::JoinHandle<()>, Stop> {
+async fn serve(am: &Alertmanager) -> Result<Receiver, Stop> {
     let addr: SocketAddr = am
         .webhook_listen
         .parse()
         .expect("the stack model validates webhook_listen");
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+    Receiver::bind(addr).await.map_err(|e| {
         Stop::error(
             "alertmanager.webhook_listen",
             format!("could not listen on {addr} for Alertmanager's webhook: {e}"),
             "free the port (another telltale run?) or change `webhook_listen` together with the route's webhook URL",
         )
-    })?;
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
-        let inbox = inbox.clone();
-        async move {
-            let notification = serde_json::from_slice::<Notification>(&body).map_err(|e| {
-                format!(
-                    "{e} (body starts {:?})",
-                    String::from_utf8_lossy(&body[..body.len().min(80)])
-                )
-            });
-            inbox.lock().expect("never poisoned").push(Received {
-                at: Instant::now(),
-                path: uri.path().to_owned(),
-                notification,
-            });
-            axum::http::StatusCode::OK
-        }
-    });
-    Ok(tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    }))
+    })
 }
 
 /// The receivers Alertmanager routed the run's canary alert to, or `None` while it holds none.
@@ -474,10 +467,8 @@ async fn held_by_alertmanager(
 }
 
 /// When the first notification with `status` for the run's group arrived.
-fn first(inbox: &Inbox, run: &str, status: &str) -> Option<Instant> {
-    inbox
-        .lock()
-        .expect("never poisoned")
+fn first(received: &[Received], run: &str, status: &str) -> Option<Instant> {
+    received
         .iter()
         .filter(|r| {
             r.notification
@@ -523,11 +514,11 @@ mod tests {
         assert!(carries_run(&n, "tt-1"));
         assert!(!carries_run(&n, "tt-12"));
         let at = Instant::now();
-        let inbox: Inbox = Arc::new(Mutex::new(vec![Received {
+        let inbox = vec![Received {
             at,
             path: "/".into(),
             notification: Ok(n),
-        }]));
+        }];
         assert_eq!(first(&inbox, "tt-1", "firing"), Some(at));
         assert_eq!(first(&inbox, "tt-1", "resolved"), None);
         assert_eq!(first(&inbox, "tt-2", "firing"), None);

@@ -22,6 +22,7 @@ mod journald;
 mod load;
 mod otlp;
 mod parts;
+mod probe;
 pub(crate) mod readback;
 mod retention;
 mod scrape;
@@ -29,6 +30,7 @@ mod sentry;
 mod tempo;
 mod unit_env;
 
+pub use probe::ProbeOptions;
 pub(crate) use readback::{read_back, LokiReadBack, LokiSeen, Promised};
 pub use telltale_http::{Auth, Secret};
 
@@ -65,11 +67,14 @@ pub enum Name {
     LoadBurst,
     /// A canary alert fires, reaches telltale's webhook through Alertmanager once, and resolves.
     AlertDelivery,
+    /// From outside the host, the edge and the service URLs answer; a target silent for
+    /// `dead_after` probes in a row after answering is detected dead and alerted once.
+    Probe,
 }
 
 impl Name {
     /// Every scenario.
-    pub const ALL: [Name; 14] = [
+    pub const ALL: [Name; 15] = [
         Name::JournaldToLoki,
         Name::OtlpLogsToLoki,
         Name::OtlpMetricsToPrometheus,
@@ -84,6 +89,7 @@ impl Name {
         Name::Backup,
         Name::LoadBurst,
         Name::AlertDelivery,
+        Name::Probe,
     ];
 
     /// The name on the command line and in reports.
@@ -103,6 +109,7 @@ impl Name {
             Name::Backup => "backup",
             Name::LoadBurst => "load-burst",
             Name::AlertDelivery => "alert-delivery",
+            Name::Probe => "probe",
         }
     }
 
@@ -112,12 +119,13 @@ impl Name {
     }
 
     /// What `check` runs without `--scenario`: everything the stack description configures.
-    /// `load-burst` only runs when named, because it is a load test, not a check.
+    /// `load-burst` only runs when named, because it is a load test, not a check; `probe` only
+    /// runs when named, because it watches for as long as it is told.
     pub fn defaults(stack: &Stack) -> Vec<Name> {
         Name::ALL
             .into_iter()
             .filter(|n| match n {
-                Name::LoadBurst => false,
+                Name::LoadBurst | Name::Probe => false,
                 Name::Firewall => stack.firewall.is_some(),
                 Name::Backup => stack.backup.is_some(),
                 Name::AlertDelivery => stack.alertmanager.is_some(),
@@ -148,6 +156,8 @@ pub struct Options {
     pub settle: Duration,
     /// Draw progress on stderr when it is a terminal.
     pub progress: bool,
+    /// The `probe` scenario's knobs.
+    pub probe: ProbeOptions,
 }
 
 impl Options {
@@ -180,6 +190,7 @@ impl Default for Options {
             late_after: Duration::from_secs(30),
             settle: Duration::from_secs(3),
             progress: std::io::stderr().is_terminal(),
+            probe: ProbeOptions::default(),
         }
     }
 }
@@ -846,6 +857,7 @@ pub async fn run(name: Name, ctx: &Context) -> ScenarioReport {
         Name::Backup => backup::run(ctx, &mut out).await,
         Name::LoadBurst => load::run(ctx, &mut out).await,
         Name::AlertDelivery => alert::run(ctx, &mut out).await,
+        Name::Probe => probe::run(ctx, &mut out).await,
     };
     out.finish(name, started.elapsed(), end)
 }

@@ -629,6 +629,7 @@ pub(crate) mod pipe {
                 late_after: Duration::from_secs(30),
                 settle: Duration::from_secs(settle),
                 progress: false,
+                probe: Default::default(),
             },
         )
     }
