@@ -9,7 +9,7 @@ mod servers;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use servers::{http_status, prometheus_with_jobs, Server};
+use servers::{http_status, prometheus_with_jobs, victoria_metrics, Server};
 use telltale_testsupport::{check_json, failed_checks, find_binary, free_port, skip, TempDir};
 
 fn prometheus_binaries() -> Vec<(&'static str, PathBuf)> {
@@ -197,10 +197,6 @@ fn a_description_without_jobs_is_never_a_pass() {
 #[test]
 fn victoria_metrics_answers_the_same_checks() {
     let Some(node) = node_exporter() else { return };
-    let Some(bin) = find_binary("VICTORIA_METRICS_BIN", Some("victoria-metrics")) else {
-        skip("scrape-targets-up against VictoriaMetrics (set VICTORIA_METRICS_BIN; .ci/unstable-tools.sh fetches it)");
-        return;
-    };
     let dir = TempDir::new("scrape-vm");
     let closed = free_port();
     let scrape = format!(
@@ -208,15 +204,17 @@ fn victoria_metrics_answers_the_same_checks() {
         node.port
     );
     std::fs::write(dir.0.join("scrape.yml"), scrape).unwrap();
-    let port = free_port();
-    let args = vec![
-        format!("-httpListenAddr=127.0.0.1:{port}"),
-        format!("-storageDataPath={}", dir.0.join("data").display()),
-        format!("-promscrape.config={}", dir.0.join("scrape.yml").display()),
-        "-search.latencyOffset=0s".into(),
-        "-search.disableCache".into(),
-    ];
-    let _vm = Server::start(&bin, &args, dir.0.join("vm.log"), port, "/health");
+    let Some(vm) = victoria_metrics(
+        "scrape-targets-up",
+        &dir,
+        &[format!(
+            "-promscrape.config={}",
+            dir.0.join("scrape.yml").display()
+        )],
+    ) else {
+        return;
+    };
+    let port = vm.port;
     let url = format!("http://127.0.0.1:{port}");
     // VictoriaMetrics scrapes a second or two after start; the scenario waits one scrape age.
     let (code, s) = check(&dir, &url, &["node"]);

@@ -8,10 +8,13 @@
 //! against a real Loki in the scenarios' own tests (`scenario::{journald,otlp,faro}::tests`,
 //! `LOKI_URL`), and the wide search against Loki's recorded answers in CI.
 
+mod servers;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use servers::victoria_metrics;
 use telltale_testsupport::{
     check_json, failed_checks, find_binary, free_port, skip, Proc, TempDir,
 };
@@ -162,6 +165,8 @@ struct Agent {
     otlp_http: u16,
     otlp_grpc: u16,
     loki_url: String,
+    /// Where its metrics go (remote-write) and the scenario reads them back.
+    prom: String,
     proc: Proc,
     _dir: TempDir,
 }
@@ -212,6 +217,18 @@ impl Agent {
     /// Starts an agent whose logs go to `logs` (a component input, or nothing) and whose
     /// Loki exporter forwards to `loki_target`, with `extra` components.
     async fn start(test: &str, logs: &str, loki_target: &str, extra: &str) -> Option<Agent> {
+        let prom = std::env::var("PROMETHEUS_URL").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+        Agent::start_to(test, logs, loki_target, extra, &prom).await
+    }
+
+    /// [`Agent::start`] with its metrics remote-written to the Prometheus-compatible store `prom`.
+    async fn start_to(
+        test: &str,
+        logs: &str,
+        loki_target: &str,
+        extra: &str,
+        prom: &str,
+    ) -> Option<Agent> {
         let (Some(bin), Ok(loki_url)) = (
             find_binary("GRAFANA_AGENT_BIN", Some("grafana-agent-flow")),
             std::env::var("LOKI_URL"),
@@ -221,7 +238,6 @@ impl Agent {
             ));
             return None;
         };
-        let prom = std::env::var("PROMETHEUS_URL").unwrap_or_else(|_| "http://127.0.0.1:9".into());
         let dir = TempDir::new("delivery-agent");
         let (otlp_http, otlp_grpc, admin) = (free_port(), free_port(), free_port());
         let config = RECEIVER
@@ -256,13 +272,14 @@ impl Agent {
             otlp_http,
             otlp_grpc,
             loki_url,
+            prom: prom.to_owned(),
             proc,
             _dir: dir,
         })
     }
 
     fn stack(&self, dir: &Path) -> PathBuf {
-        let prom = std::env::var("PROMETHEUS_URL").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+        let prom = &self.prom;
         write_stack(
             dir,
             &format!(
@@ -415,4 +432,79 @@ async fn otlp_metrics_through_agent_0_33_fail_the_counter_suffix_check() {
     assert_eq!(d["duplicates_observable"], false);
     assert_eq!(d["delivered"], 11, "{r:#}");
     assert!(!r["summary"].as_str().unwrap().contains("exactly once"));
+}
+
+/// The same agent writing its metrics into VictoriaMetrics instead of Prometheus: the scenario
+/// reads them back through VictoriaMetrics' Prometheus API and reaches the same verdict as
+/// against Prometheus (every sample visible, the `_total` drift named).
+#[tokio::test]
+async fn otlp_metrics_into_victoria_metrics_reach_the_same_verdict_as_prometheus() {
+    let dir = TempDir::new("delivery-vm");
+    let Some(vm) = victoria_metrics("otlp-metrics-to-prometheus", &dir, &[]) else {
+        return;
+    };
+    let Some(agent) = Agent::start_to(
+        "otlp-metrics-to-prometheus into VictoriaMetrics",
+        "",
+        "loki.write.local.receiver",
+        "",
+        &vm.url,
+    )
+    .await
+    else {
+        return;
+    };
+    let (code, r) = agent.check("otlp-metrics-to-prometheus", "60").await;
+    assert_eq!(
+        (code, r["status"].as_str()),
+        (1, Some("failed")),
+        "{r:#}\n{}",
+        agent.proc.tail()
+    );
+    assert_eq!(
+        failed_checks(&r),
+        ["metric names (OTLP → Prometheus translation) and values"],
+        "{r:#}"
+    );
+    assert_eq!(r["delivery"][0]["delivered"], 11, "{r:#}");
+}
+
+/// Negative control: the agent remote-writes to a VictoriaMetrics path that is not a write
+/// endpoint, so nothing is stored; every sample is missing, never visible.
+#[tokio::test]
+async fn otlp_metrics_written_nowhere_in_victoria_metrics_are_missing() {
+    let dir = TempDir::new("delivery-vm-nowhere");
+    let Some(vm) = victoria_metrics("otlp-metrics-to-prometheus (nothing stored)", &dir, &[])
+    else {
+        return;
+    };
+    let Some(agent) = Agent::start_to(
+        "otlp-metrics-to-prometheus into VictoriaMetrics (nothing stored)",
+        "",
+        "loki.write.local.receiver",
+        "",
+        &format!("{}/nowhere", vm.url),
+    )
+    .await
+    else {
+        return;
+    };
+    // The stack reads back from the real VictoriaMetrics, where nothing arrived.
+    let agent = Agent {
+        prom: vm.url.clone(),
+        ..agent
+    };
+    let (code, r) = agent.check("otlp-metrics-to-prometheus", "20").await;
+    assert_eq!(
+        (code, r["status"].as_str()),
+        (1, Some("failed")),
+        "{r:#}\n{}",
+        agent.proc.tail()
+    );
+    let d = &r["delivery"][0];
+    assert_eq!(
+        (d["delivered"].as_u64(), d["missing"].as_u64()),
+        (Some(0), Some(11)),
+        "{r:#}"
+    );
 }

@@ -163,6 +163,35 @@ pub fn alertmanager(bin: &Path, dir: &TempDir, port: u16, config: &str) -> Serve
 }
 
 /// Prometheus kept for `retention`, scraping only itself.
+/// VictoriaMetrics single-node (`VICTORIA_METRICS_BIN`; `.ci/unstable-tools.sh` fetches it) with
+/// its remote-write receiver at `/api/v1/write` and the Prometheus query API, fresh samples
+/// visible at once (`-search.latencyOffset=0s`); `None` after one `skipped:` line naming `test`.
+pub fn victoria_metrics(test: &str, dir: &TempDir, extra: &[String]) -> Option<Server> {
+    let Some(bin) =
+        telltale_testsupport::find_binary("VICTORIA_METRICS_BIN", Some("victoria-metrics"))
+    else {
+        skip(&format!(
+            "{test} against VictoriaMetrics (set VICTORIA_METRICS_BIN; .ci/unstable-tools.sh fetches it)"
+        ));
+        return None;
+    };
+    let port = free_port();
+    let mut args = vec![
+        format!("-httpListenAddr=127.0.0.1:{port}"),
+        format!("-storageDataPath={}", dir.0.join("vm-data").display()),
+        "-search.latencyOffset=0s".into(),
+        "-search.disableCache".into(),
+    ];
+    args.extend_from_slice(extra);
+    Some(Server::start(
+        &bin,
+        &args,
+        dir.0.join("vm.log"),
+        port,
+        "/health",
+    ))
+}
+
 pub fn prometheus(bin: &Path, dir: &TempDir, retention: &str) -> Server {
     prometheus_with_jobs(bin, dir, retention, &[])
 }
