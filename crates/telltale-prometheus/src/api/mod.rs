@@ -221,6 +221,20 @@ impl Client {
             (params, None)
         };
         let method = if post_form { Method::Post } else { method };
+        self.exchange_retried(method, path, query, body, &[]).await
+    }
+
+    /// One exchange under the client's retry policy: a 2xx is the answer; 429 and 5xx are
+    /// retried (honouring `Retry-After`), anything else is an [`Error::Api`] with the server's
+    /// words.
+    async fn exchange_retried(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Body<'_>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, Error> {
         let hint = |err: &Error| {
             err.is_retryable()
                 .then(|| err.api().and_then(ApiError::retry_after))
@@ -234,7 +248,7 @@ impl Client {
                     let answer = self
                         .inner
                         .http
-                        .exchange(method, path, query, body, &[])
+                        .exchange(method, path, query, body, headers)
                         .await?;
                     if answer.is_success() {
                         Ok(answer)
@@ -263,30 +277,9 @@ impl Client {
             content_type: CONTENT_TYPE,
             content_encoding: Some(CONTENT_ENCODING),
         };
-        let hint = |err: &Error| {
-            err.is_retryable()
-                .then(|| err.api().and_then(ApiError::retry_after))
-        };
-        let mut attempts = 0;
-        self.inner
-            .retry
-            .run(
-                &mut attempts,
-                || async {
-                    let answer = self
-                        .inner
-                        .http
-                        .exchange(Method::Post, path, &[], Some(body), &[VERSION_HEADER])
-                        .await?;
-                    if answer.is_success() {
-                        Ok(())
-                    } else {
-                        Err(Error::Api(api_error(path, &answer)))
-                    }
-                },
-                hint,
-            )
+        self.exchange_retried(Method::Post, path, &[], Some(body), &[VERSION_HEADER])
             .await
+            .map(|_| ())
     }
 
     /// Reads `series` back through `query` (a range selector per series at the last sample's
