@@ -134,6 +134,42 @@ pub fn system_binary(env_var: &str, name: &str) -> Option<PathBuf> {
     })
 }
 
+/// Runs `bin args…` and panics with its stderr unless it succeeds (test set-up commands such as
+/// `ip` and `nft`, whose failure leaves nothing worth testing).
+pub fn run_ok(bin: &Path, args: &[&str]) {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} {}: {}",
+        bin.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Joins the existing network namespace `netns` to this host by a veth pair: `host_if` here with
+/// `host_cidr`, `ns_if` inside with `ns_cidr`, both up, and the namespace's loopback up.
+pub fn veth_into(
+    ip: &Path,
+    netns: &str,
+    host_if: &str,
+    ns_if: &str,
+    host_cidr: &str,
+    ns_cidr: &str,
+) {
+    run_ok(
+        ip,
+        &[
+            "link", "add", host_if, "type", "veth", "peer", "name", ns_if, "netns", netns,
+        ],
+    );
+    run_ok(ip, &["addr", "add", host_cidr, "dev", host_if]);
+    run_ok(ip, &["link", "set", host_if, "up"]);
+    run_ok(ip, &["-n", netns, "addr", "add", ns_cidr, "dev", ns_if]);
+    run_ok(ip, &["-n", netns, "link", "set", ns_if, "up"]);
+    run_ok(ip, &["-n", netns, "link", "set", "lo", "up"]);
+}
+
 /// A binary named by `env_var`, else found on `PATH` as `fallback`.
 pub fn find_binary(env_var: &str, fallback: Option<&str>) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(env_var) {

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use telltale_testsupport::{
-    check_json, check_named, failed_checks, free_port, is_root, system_binary, Proc, TempDir,
+    check_json, check_named, failed_checks, free_port, is_root, run_ok, system_binary, veth_into,
+    Proc, TempDir,
 };
 
 fn skip(test: &str, reason: &str) {
@@ -698,17 +699,6 @@ impl Drop for Netns {
     }
 }
 
-fn sh(ip: &Path, args: &[&str]) {
-    let out = Command::new(ip).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} {}: {}",
-        ip.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A namespace with nginx listening on `listen` and `rules` (an nftables `inet` table body)
 /// loaded; `None` after a skip line when root, `ip`, `nft` or nginx are missing.
 fn netns(test: &str, listen: &[u16], rules: &str) -> Option<Netns> {
@@ -732,7 +722,7 @@ fn netns(test: &str, listen: &[u16], rules: &str) -> Option<Netns> {
     // Left over from a killed run.
     let _ = Command::new(&ip).args(["netns", "del", &name]).output();
     let _ = Command::new(&ip).args(["link", "del", &host_if]).output();
-    sh(&ip, &["netns", "add", &name]);
+    run_ok(&ip, &["netns", "add", &name]);
     let dir = TempDir::new(test);
     let mut ns = Netns {
         name: name.clone(),
@@ -742,31 +732,14 @@ fn netns(test: &str, listen: &[u16], rules: &str) -> Option<Netns> {
         nobody: format!("10.213.{k}.3"),
         dir,
     };
-    sh(
+    veth_into(
         &ip,
-        &[
-            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if, "netns", &name,
-        ],
+        &name,
+        &host_if,
+        &ns_if,
+        &format!("10.213.{k}.1/29"),
+        &format!("{}/29", ns.addr),
     );
-    sh(
-        &ip,
-        &["addr", "add", &format!("10.213.{k}.1/29"), "dev", &host_if],
-    );
-    sh(&ip, &["link", "set", &host_if, "up"]);
-    sh(
-        &ip,
-        &[
-            "-n",
-            &name,
-            "addr",
-            "add",
-            &format!("{}/29", ns.addr),
-            "dev",
-            &ns_if,
-        ],
-    );
-    sh(&ip, &["-n", &name, "link", "set", &ns_if, "up"]);
-    sh(&ip, &["-n", &name, "link", "set", "lo", "up"]);
     let rules_file = ns.dir.0.join("rules.nft");
     std::fs::write(
         &rules_file,

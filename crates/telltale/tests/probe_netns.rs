@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use telltale::webhook::{Post, Receiver};
 use telltale_testsupport::{
-    check_named, failed_checks, find_binary, first_scenario, is_root, system_binary, Proc, TempDir,
+    check_named, failed_checks, find_binary, first_scenario, is_root, run_ok, system_binary,
+    veth_into, Proc, TempDir,
 };
 
 const PORT: u16 = 8080;
@@ -36,17 +37,6 @@ fn skip(test: &str, reason: &str) {
         panic!("{test}: the probe tests' prerequisites are required (TELLTALE_NETNS_REQUIRED=1) but {reason}");
     }
     telltale_testsupport::skip(&format!("probe test {test} ({reason})"));
-}
-
-fn sh(ip: &Path, args: &[&str]) {
-    let out = Command::new(ip).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} {}: {}",
-        ip.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A namespace with an HTTP server on 10.214.K.2:8080, reached from here over a veth pair.
@@ -117,8 +107,8 @@ fn host(test: &str) -> Option<Host> {
     // the default gateway, and a transparent proxy there (this machine has one) answers for any
     // address, which the probe would rightly count as alive.
     let fence = format!("10.214.{k}.0/24");
-    sh(&ip, &["route", "replace", "unreachable", &fence]);
-    sh(&ip, &["netns", "add", &name]);
+    run_ok(&ip, &["route", "replace", "unreachable", &fence]);
+    run_ok(&ip, &["netns", "add", &name]);
     let addr = format!("10.214.{k}.2");
     let mut h = Host {
         name: name.clone(),
@@ -130,31 +120,14 @@ fn host(test: &str) -> Option<Host> {
         link: host_if.clone(),
         dir: TempDir::new(test),
     };
-    sh(
+    veth_into(
         &ip,
-        &[
-            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if, "netns", &name,
-        ],
+        &name,
+        &host_if,
+        &ns_if,
+        &format!("10.214.{k}.1/29"),
+        &format!("{addr}/29"),
     );
-    sh(
-        &ip,
-        &["addr", "add", &format!("10.214.{k}.1/29"), "dev", &host_if],
-    );
-    sh(&ip, &["link", "set", &host_if, "up"]);
-    sh(
-        &ip,
-        &[
-            "-n",
-            &name,
-            "addr",
-            "add",
-            &format!("{addr}/29"),
-            "dev",
-            &ns_if,
-        ],
-    );
-    sh(&ip, &["-n", &name, "link", "set", &ns_if, "up"]);
-    sh(&ip, &["-n", &name, "link", "set", "lo", "up"]);
     let args: Vec<String> = [
         "netns",
         "exec",
@@ -351,9 +324,9 @@ fn a_link_that_goes_down_and_comes_back_is_alerted_down_once_then_recovered_once
     let stack = stack_file(&h.dir.0, &h.addr);
     let child = probe(&stack, hook.addr(), "11s");
     std::thread::sleep(Duration::from_millis(2500));
-    sh(&h.ip, &["link", "set", &h.link, "down"]);
+    run_ok(&h.ip, &["link", "set", &h.link, "down"]);
     std::thread::sleep(Duration::from_millis(5000));
-    sh(&h.ip, &["link", "set", &h.link, "up"]);
+    run_ok(&h.ip, &["link", "set", &h.link, "up"]);
     let (code, scenario) = finish(child);
     // The outage happened, so the run fails even though the host came back.
     assert_eq!(
